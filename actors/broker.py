@@ -1,0 +1,73 @@
+"""The Dramatiq broker: PostgreSQL itself (dramatiq-postgres), plus neardup's worker middleware."""
+from __future__ import annotations
+
+import logging
+import sys
+from functools import cache
+
+import dramatiq
+from dramatiq.middleware import Middleware
+from dramatiq_postgres import PostgresBroker
+
+from db.connect import DatabaseUnreachable, check_reachable, resolve_url
+from db.repository import Repository
+from db.transitions import Transitions
+
+log = logging.getLogger("neardup.worker")
+
+
+@cache
+def database_url() -> str:
+    return resolve_url()
+
+
+@cache
+def repository() -> Repository:
+    return Repository(database_url())
+
+
+@cache
+def transitions() -> Transitions:
+    return Transitions(repository())
+
+
+class WorkerChecks(Middleware):
+    """Refuse to run against a database without the schema, then arm the monitor."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        url = database_url()
+        try:
+            check_reachable(url)
+        except DatabaseUnreachable as e:
+            print(f"neardup worker: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(3)  # not os._exit: dramatiq signals "booted" in a finally
+        if not repository().schema_ready():
+            # Without its tables the broker retries UndefinedTable for minutes: say why, and stop.
+            print("neardup worker: the database has no neardup schema; run `neardup db upgrade` first",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(3)  # not os._exit: dramatiq signals "booted" in a finally
+        from neardup.clustering import warm_clustering
+        from neardup.kernel import warm
+
+        # Before any message is taken: the first compare row must not pay for the JIT compile
+        # (numba's on-disk cache makes this a load after the first run on a machine), nor the
+        # first chained component for importing hdbscan.
+        warm()
+        warm_clustering()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from actors.monitor_jobs import arm_monitor
+
+        arm_monitor()
+
+
+def make_broker(url: str) -> PostgresBroker:
+    broker = PostgresBroker(url=url, results=False)
+    broker.add_middleware(WorkerChecks())
+    return broker
+
+
+def setup() -> PostgresBroker:
+    broker = make_broker(database_url())
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,75 @@
+"""The loop every work actor runs: claim rows of one job's phase until none are left.
+
+A broker message is only a ticket to come and work; the work itself is the rows. A ticket works
+for a bounded time, then sends a fresh ticket and returns, so worker threads keep turning over
+(the monitor gets its turn) and no message outlives the broker's time limit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from actors.broker import repository
+from db.models import Claim, JobSettings, WorkRow
+from db.repository import Repository
+
+log = logging.getLogger("neardup.worker")
+
+Handler = Callable[[Repository, Claim, WorkRow, JobSettings], None]
+# Handles every row of a claim at once (compare rows finish together in one transaction).
+ClaimHandler = Callable[[Repository, Claim, JobSettings], None]
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:500]
+
+
+def per_row(handler: Handler) -> ClaimHandler:
+    """A claim handler running handler on each row: a bad row is released, the others go on."""
+
+    def handle(repo: Repository, claim: Claim, settings: JobSettings) -> None:
+        for row in claim.rows:
+            try:
+                handler(repo, claim, row, settings)
+            except Exception as e:  # noqa: BLE001 - a bad row must not take the ticket down
+                log.exception("%s row %s of job %s failed", row.phase, row.id, row.job_id)
+                repo.release(claim, row.id, one_line(e))
+
+    return handle
+
+
+def work_through(
+    job_id: int,
+    phase: str,
+    handler: Handler | ClaimHandler,
+    *,
+    claim_limit: int | Callable[[JobSettings], int],
+    whole_claims: bool = False,
+    budget_s: float,
+    resend: Callable[[], object],
+    poke: Callable[[], object],
+) -> int:
+    """Run the phase's rows for this job; returns the number of rows this ticket handled."""
+    repo = repository()
+    settings = repo.job_settings(job_id)
+    if settings is None or settings.status not in ("pending", "running") or settings.phase != phase:
+        return 0
+    handle: ClaimHandler = handler if whole_claims else per_row(handler)  # type: ignore[arg-type]
+    limit = claim_limit(settings) if callable(claim_limit) else claim_limit
+    deadline = time.monotonic() + budget_s
+    handled = 0
+    while True:
+        claim = repo.claim(job_id, phase, limit, settings.lease_s)
+        if not claim.rows:
+            break
+        handle(repo, claim, settings)
+        handled += len(claim.rows)
+        if time.monotonic() > deadline:
+            resend()
+            return handled
+    if handled:
+        # This ticket may have finished the phase's last row: let the monitor look now, not in a second.
+        poke()
+    return handled

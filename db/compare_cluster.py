@@ -1,0 +1,143 @@
+"""Repository methods of the compare and cluster phases (mixed into db.repository.Repository).
+
+Each method is one transaction. Finishing is conditional on the claim, and whatever a finish
+writes is written in the same transaction, so a row delivered twice writes once.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+import numpy as np
+import psycopg
+
+from db.connect import retrying
+from db.models import BlockHashes, Claim, DecidedGroup, Member, WorkRow
+from db.queries import q
+
+
+def _int64s(packed: bytes | None) -> np.ndarray:
+    # compare_block packs int8send() output: big-endian.
+    if not packed:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(packed, dtype=">i8").astype(np.int64)
+
+
+class CompareClusterMethods:
+    """Needs the host class's _tx(): a cursor inside one transaction."""
+
+    def _tx(self) -> AbstractContextManager[psycopg.Cursor]:  # pragma: no cover - provided by host
+        raise NotImplementedError
+
+    # -- compare --------------------------------------------------------------------------
+
+    @retrying()
+    def compare_blocks(self, job_id: int, blocks: Sequence[int]) -> dict[int, BlockHashes]:
+        with self._tx() as cur:
+            cur.execute(q("compare_blocks"), {"job_id": job_id, "blocks": sorted(set(blocks))})
+            rows = cur.fetchall()
+        return {
+            block: BlockHashes(block, _int64s(ids), _int64s(hashes), _int64s(alt_ids), _int64s(alt_hashes))
+            for block, ids, hashes, alt_ids, alt_hashes in rows
+        }
+
+    @retrying()
+    def finish_compare_claim(
+        self, claim: Claim, job_id: int, work_ids: Sequence[int],
+        pair_work: np.ndarray, a: np.ndarray, b: np.ndarray, d: np.ndarray,
+    ) -> list[int]:
+        """Finish the rows this claim still holds and store their pairs; returns the rows finished.
+
+        pair_work[k] is the work row pair k came from: pairs of a row whose lease was lost (and
+        that someone else now owns) are left to that owner.
+        """
+        with self._tx() as cur:
+            cur.execute(q("finish_works"), {"work_ids": list(work_ids), "claim": claim.token})
+            held = [r[0] for r in cur.fetchall()]
+            keep = np.isin(pair_work, np.array(held, dtype=np.int64))
+            if keep.any():
+                cur.execute(q("insert_pairs"), {
+                    "job_id": job_id, "a": a[keep].tolist(), "b": b[keep].tolist(),
+                    "d": d[keep].tolist()})
+        return held
+
+    @retrying()
+    def extend_lease(self, claim: Claim, work_id: int, lease_s: float) -> bool:
+        with self._tx() as cur:
+            cur.execute(q("extend_lease"), {"work_id": work_id, "claim": claim.token, "lease_s": lease_s})
+            return cur.fetchone() is not None
+
+    # -- cluster --------------------------------------------------------------------------
+
+    @retrying()
+    def job_pairs(self, job_id: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._tx() as cur:
+            cur.execute(q("job_pairs"), {"job_id": job_id})
+            rows = cur.fetchall()
+        a = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        b = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        return a, b
+
+    @retrying()
+    def finish_components(
+        self, claim: Claim, row: WorkRow, ids: np.ndarray, components: np.ndarray,
+        batches: Sequence[tuple[int, int, int]],
+    ) -> bool:
+        """Label files with their component and make the phase's rows: (units, first, last)."""
+        with self._tx() as cur:
+            cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
+            if cur.fetchone() is None:
+                return False
+            job = {"job_id": row.job_id}
+            if len(ids):
+                cur.execute(q("set_components"), {
+                    **job, "ids": ids.tolist(), "components": components.tolist()})
+            if batches:
+                units, firsts, lasts = zip(*batches)
+                cur.execute(q("make_cluster_work"), {
+                    **job, "units": list(units), "firsts": list(firsts), "lasts": list(lasts)})
+        return True
+
+    @retrying()
+    def component_members(self, job_id: int, first: int, last: int) -> list[Member]:
+        with self._tx() as cur:
+            cur.execute(q("component_members"), {"job_id": job_id, "first": first, "last": last})
+            return [Member(c, i, h, tuple(alts or ()), px, size, mtime, path)
+                    for c, i, h, alts, px, size, mtime, path in cur.fetchall()]
+
+    @retrying()
+    def finish_cluster_work(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
+        with self._tx() as cur:
+            cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
+            if cur.fetchone() is None:
+                return False
+            if groups:
+                cur.execute(q("insert_cluster_groups"), {
+                    "job_id": row.job_id,
+                    "keepers": [g.keeper for g in groups],
+                    "members": ["{" + ",".join(map(str, g.members)) + "}" for g in groups],
+                    "reasons": [g.reason for g in groups]})
+        return True
+
+    @retrying()
+    def job_file_ids(self, job_id: int) -> np.ndarray:
+        """The job's file ids in path order."""
+        with self._tx() as cur:
+            cur.execute(q("job_file_ids"), {"job_id": job_id})
+            return np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+
+    # -- checking -------------------------------------------------------------------------
+
+    @retrying()
+    def phase_seconds(self, job_id: int) -> dict[str, float | None]:
+        with self._tx() as cur:
+            cur.execute(q("job_phase_seconds"), {"job_id": job_id})
+            return {phase: seconds for phase, seconds in cur.fetchall()}
+
+    @retrying()
+    def work_attempts(self, job_id: int) -> dict[str, tuple[int, int, int, int]]:
+        """phase -> (rows, attempts in all, most attempts of one row, rows done)."""
+        with self._tx() as cur:
+            cur.execute(q("work_attempts"), {"job_id": job_id})
+            return {phase: (rows, int(att), most, done) for phase, rows, att, most, done in cur.fetchall()}
+

@@ -1,0 +1,215 @@
+"""Rows as frozen dataclasses: what the repository hands out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    id: int
+    status: str
+    phase: str
+    threshold: int
+    block_size: int
+    fanout: int
+    max_attempts: int
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    id: int
+    job_id: int
+    phase: str
+    units: int
+    block_a: int | None
+    block_b: int | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Rows claimed together under one claim token."""
+
+    token: str
+    rows: tuple[WorkRow, ...]
+
+
+@dataclass(frozen=True)
+class FileToHash:
+    id: int
+    path: str
+    path_raw: bytes | None
+
+    @property
+    def os_path(self) -> str | bytes:
+        return self.path_raw if self.path_raw is not None else self.path
+
+
+@dataclass(frozen=True)
+class HashResult:
+    file_id: int
+    hash: int | None
+    width: int | None
+    height: int | None
+    error: str | None
+    alternatives: tuple[int, ...] = ()
+    digest: bytes | None = None
+    # Taken from a byte-identical file rather than decoded: counted as skipped work.
+    copied: bool = False
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "skipped" if self.copied else "hashed"
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    """A stored outcome for some bytes: a hash (and alternatives), or the reason they failed."""
+
+    status: str
+    hash: int | None
+    alternatives: tuple[int, ...]
+    width: int | None
+    height: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PhaseProgress:
+    name: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    cancelled: int
+    fraction: float
+    pending: int = 0
+    running: int = 0
+    rate: float | None = None  # units (files, image pairs, ...) per second
+    eta_s: float | None = None
+
+    @property
+    def percent(self) -> float:
+        # Floored, like the overall figure: 99.996 % of the work is not shown as 100.
+        return int(round(10000 * self.fraction, 6)) / 100
+
+    @property
+    def finished_units(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job: int
+    status: str
+    phase: str
+    percent: float
+    error: str | None
+    phases: tuple[PhaseProgress, ...]
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    job: int
+    at: datetime
+    kind: str
+    phase: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What `resume` did: the job's phase, whether it was cancelled, units given back to pending."""
+
+    job: int
+    phase: str
+    was_cancelled: bool
+    requeued_units: int
+
+
+@dataclass(frozen=True)
+class Group:
+    keeper: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PairPaths:
+    a: str
+    b: str
+    distance: int
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+def job_progress_from_row(row: tuple[Any, ...]) -> JobProgress:
+    """A row of the job_progress view (job_id, status, phase, percent, error, elapsed_s, eta_s, phases)."""
+    job, status, phase, percent, error, elapsed_s, eta_s, phases = row
+    return JobProgress(job, status, phase, float(percent), error, tuple(
+        PhaseProgress(p["name"], p["status"], p["total"], p["done"], p["failed"], p["skipped"],
+                      p["cancelled"], float(p["fraction"]), p["pending"], p["running"], p["rate"],
+                      p["eta_s"])
+        for p in phases or ()), elapsed_s, eta_s)
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    """A file that arrives already hashed: the stored form (canonical hash and alternatives)."""
+
+    path: str
+    size: int
+    mtime: float
+    hash: int
+    alt_hashes: tuple[int, ...] = ()
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class BlockHashes:
+    """One compare block as packed at the compare phase's start."""
+
+    block: int
+    ids: np.ndarray  # int64 file ids, ascending
+    hashes: np.ndarray  # int64 canonical hashes, one per id
+    alt_ids: np.ndarray  # int64 owner id of each alternative hash
+    alt_hashes: np.ndarray  # int64
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file of a component, with what clustering and the keeper choice need."""
+
+    component: int
+    id: int
+    hash: int
+    alt_hashes: tuple[int, ...]
+    pixels: int
+    size: int
+    mtime: float
+    path: str
+
+
+@dataclass(frozen=True)
+class DecidedGroup:
+    keeper: int
+    members: tuple[int, ...]  # ascending, keeper included
+    reason: str

@@ -1,0 +1,325 @@
+"""The repository: the only code that names queries. Methods are transactions."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from db.compare_cluster import CompareClusterMethods
+from db.connect import make_pool, retrying
+from db.events import emit, phase_event
+from db.maintenance import settle_work
+from db.models import (
+    Claim,
+    FailedFile,
+    FileToHash,
+    Group,
+    HashedFile,
+    HashResult,
+    JobProgress,
+    JobSettings,
+    KnownContent,
+    PairPaths,
+    WorkRow,
+    job_progress_from_row,
+)
+from db.queries import q
+
+PHASES: tuple[str, ...] = ("hash", "compare", "cluster", "finalize")
+
+
+class Rollback(Exception):
+    """Raised inside a transaction to undo it: the change it was making no longer applies."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    threshold: int = 10
+    # 16384 x 16384 hashes is about 0.1 s of the compiled kernel on one core: big enough that a
+    # row's claim and fetch are small beside it, small enough to spread over a fleet.
+    block_size: int = 16384
+    batch_size: int = 16
+    fanout: int = 16
+    max_attempts: int = 3
+    lease_s: float = 120.0
+    hash_algo: str = "phash"
+    hash_size: int = 8
+    rotations: bool = True
+    # Names the algorithm, size, library versions and orientation mode: only stored hashes of
+    # this very kind are reused. None: reuse nothing (neither does a job submitted with reuse off).
+    hash_kind: str | None = None
+    reuse: bool = True
+
+
+@dataclass(frozen=True)
+class NewFile:
+    path: str
+    size: int
+    mtime: float
+    error: str | None = None
+
+
+def phase_weights(n_files: int) -> dict[str, float]:
+    """Expected seconds per phase, fixed at submit: the overall bar's scale."""
+    n = max(n_files, 1)
+    return {
+        "hash": n * 1e-2,
+        "compare": max(n * (n - 1) / 2 / 2e9, 1e-3),
+        "cluster": n * 1e-5,
+        "finalize": n * 2e-6,
+    }
+
+
+def _bigint_array(values: Sequence[int]) -> str | None:
+    return "{" + ",".join(map(str, values)) + "}" if values else None
+
+
+def _storable_path(path: str) -> tuple[str, bytes | None]:
+    # A name that is not valid UTF-8 carries surrogate escapes; text columns cannot hold them,
+    # so the exact bytes go to path_raw and a readable form to path.
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return raw.decode("utf-8", "backslashreplace"), raw
+
+
+class Repository(CompareClusterMethods):
+    def __init__(self, url: str, pool: ConnectionPool | None = None) -> None:
+        self.url = url
+        self.pool = pool or make_pool(url)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    # -- submit ---------------------------------------------------------------------------
+
+    def submit(self, roots: Sequence[str], files: Iterable[NewFile], opts: JobOptions) -> int:
+        """One transaction: the job, its phases, its files and its hash work rows."""
+        with self._tx() as cur:
+            job_id = self._insert_job(cur, roots, opts)
+            with cur.copy(q("copy_files")) as copy:
+                for f in files:
+                    path, raw = _storable_path(f.path)
+                    status = "failed" if f.error else "pending"
+                    copy.write_row((job_id, path, raw, f.size, f.mtime, status, f.error))
+            # Phases before rows: inserting work rows sizes their phase (a trigger), and refuses
+            # rows for a phase the job does not have.
+            n_files, first_phase = self._insert_phases(cur, job_id)
+            cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
+                                               "rotations": opts.rotations, "reuse": opts.reuse,
+                                               "kind": opts.hash_kind})
+            if opts.reuse and opts.hash_kind:
+                cur.execute(q("reuse_stored_hashes"), {"job_id": job_id, "kind": opts.hash_kind})
+            cur.execute(q("make_hash_work"), {"job_id": job_id, "batch_size": opts.batch_size})
+            rows = -(-cur.rowcount // opts.batch_size)
+            cur.execute(q("make_settled_work"), {"job_id": job_id})
+            settled = [r[0] for r in cur.fetchall()]
+            emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
+            phase_event(cur, job_id, "phase_started", first_phase)
+            if settled:
+                cur.execute(q("file_failed_events"), {"job_id": job_id, "work_ids": settled[:1]})
+        settle_work(self.url, rows)
+        return job_id
+
+    def submit_hashed(self, roots: Sequence[str], files: Iterable[HashedFile], opts: JobOptions) -> int:
+        """A job whose files arrive hashed (benchmarks, imports): its hash phase has no rows, so
+        the monitor's first step moves it straight to compare."""
+        with self._tx() as cur:
+            job_id = self._insert_job(cur, roots, opts)
+            with cur.copy(q("copy_hashed_files")) as copy:
+                for f in files:
+                    copy.write_row((job_id, f.path, f.size, f.mtime, "hashed", f.hash,
+                                    list(f.alt_hashes) or None, f.width, f.height))
+            n_files, first_phase = self._insert_phases(cur, job_id)
+            emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
+            phase_event(cur, job_id, "phase_started", first_phase)
+        return job_id
+
+    @staticmethod
+    def _insert_job(cur: psycopg.Cursor, roots: Sequence[str], opts: JobOptions) -> int:
+        cur.execute(q("insert_job"), {
+            "roots": list(roots), "threshold": opts.threshold, "block_size": opts.block_size,
+            "fanout": opts.fanout, "max_attempts": opts.max_attempts, "lease_s": opts.lease_s,
+        })
+        return cur.fetchone()[0]
+
+    @staticmethod
+    def _insert_phases(cur: psycopg.Cursor, job_id: int) -> tuple[int, str]:
+        """The job's phases with their fixed weights; (files, first phase)."""
+        cur.execute(q("count_job_files"), {"job_id": job_id})
+        n_files = cur.fetchone()[0]
+        weights = phase_weights(n_files)
+        for ordinal, (phase, weight) in enumerate(weights.items()):
+            cur.execute(q("insert_job_phase"), {
+                "job_id": job_id, "phase": phase, "ordinal": ordinal, "weight": weight})
+        return n_files, next(iter(weights))
+
+    # -- claiming and finishing work ------------------------------------------------------
+
+    @retrying()
+    def job_settings(self, job_id: int) -> JobSettings | None:
+        with self._tx() as cur:
+            cur.execute(q("job_settings"), {"job_id": job_id})
+            row = cur.fetchone()
+        return JobSettings(*row) if row else None
+
+    @retrying()
+    def claim(self, job_id: int, phase: str, limit: int, lease_s: float) -> Claim:
+        token = str(uuid.uuid4())
+        with self._tx() as cur:
+            cur.execute(q("claim_work"), {
+                "job_id": job_id, "phase": phase, "limit": limit, "claim": token, "lease_s": lease_s})
+            rows = tuple(sorted((WorkRow(*r) for r in cur.fetchall()), key=lambda r: r.id))
+            if rows:
+                cur.execute(q("mark_job_running"), {"job_id": job_id})
+                if cur.fetchone() is not None:
+                    emit(cur, job_id, "job_started", phase)
+        return Claim(token, rows)
+
+    @retrying()
+    def files_of_work(self, work_id: int) -> list[FileToHash]:
+        with self._tx() as cur:
+            cur.execute(q("files_of_work"), {"work_id": work_id})
+            return [FileToHash(i, p, bytes(r) if r is not None else None) for i, p, r in cur.fetchall()]
+
+    @retrying()
+    def job_hashing(self, job_id: int) -> tuple[str, int, bool, bool, str | None] | None:
+        """(algorithm, hash size, rotations, reuse of other jobs' hashes, expected kind) of a job."""
+        with self._tx() as cur:
+            cur.execute(q("job_hashing"), {"job_id": job_id})
+            row = cur.fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
+    @retrying()
+    def known_digests(
+        self, job_id: int, kind: str, digests: Sequence[bytes], other_jobs: bool = True
+    ) -> dict[bytes, KnownContent]:
+        """What this job (or another, for hashes of this kind) already learnt about these contents."""
+        with self._tx() as cur:
+            cur.execute(q("known_digests"), {"job_id": job_id, "kind": kind, "digests": list(digests),
+                                             "other_jobs": other_jobs})
+            rows = cur.fetchall()
+        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6]) for r in rows}
+
+    @retrying()
+    def finish_hash_work(
+        self, claim: Claim, work_id: int, results: Sequence[HashResult], kind: str | None = None
+    ) -> bool:
+        with self._tx() as cur:
+            cur.execute(q("finish_work"), {"work_id": work_id, "claim": claim.token})
+            if cur.fetchone() is None:
+                return False
+            cur.execute(q("record_hashes"), {
+                "kind": kind,
+                "ids": [r.file_id for r in results],
+                "statuses": [r.status for r in results],
+                "hashes": [r.hash for r in results],
+                "alts": [_bigint_array(r.alternatives) for r in results],
+                "digests": [r.digest for r in results],
+                "widths": [r.width for r in results],
+                "heights": [r.height for r in results],
+                "errors": [r.error for r in results],
+            })
+            cur.execute(q("tally_work_files"), {"work_id": work_id})
+            if any(r.error for r in results):
+                cur.execute(q("file_failed_events"), {"job_id": claim.rows[0].job_id,
+                                                      "work_ids": [work_id]})
+        return True
+
+    @retrying()
+    def release(self, claim: Claim, work_id: int, error: str) -> None:
+        with self._tx() as cur:
+            cur.execute(q("release_work"), {"work_id": work_id, "claim": claim.token, "error": error})
+
+    # -- finalize -------------------------------------------------------------------------
+
+    @retrying()
+    def finish_finalize_work(self, claim: Claim, row: WorkRow) -> bool:
+        """Number the groups the cluster phase decided; the job completes in this transaction."""
+        try:
+            return self._finish_finalize(claim, row)
+        except Rollback:
+            return False
+
+    def _finish_finalize(self, claim: Claim, row: WorkRow) -> bool:
+        with self._tx() as cur:
+            cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
+            if cur.fetchone() is None:
+                return False
+            job = {"job_id": row.job_id}
+            cur.execute(q("complete_job"), job)
+            if cur.fetchone() is None:
+                # Cancelled meanwhile: keep nothing, so a resumed job finalizes afresh.
+                raise Rollback
+            cur.execute(q("clear_groups"), job)
+            cur.execute(q("assemble_groups"), job)
+            groups = cur.rowcount
+            cur.execute(q("drop_compare_blocks"), job)
+            cur.execute(q("finish_job_phase"), {**job, "phase": "finalize"})
+            phase_event(cur, row.job_id, "phase_completed", "finalize")
+            emit(cur, row.job_id, "job_completed", None, groups=groups)
+            return True
+
+    # -- reading results ------------------------------------------------------------------
+
+    @retrying()
+    def progress(self, job_id: int) -> JobProgress | None:
+        with self._tx() as cur:
+            cur.execute(q("job_progress"), {"job_id": job_id})
+            row = cur.fetchone()
+        return job_progress_from_row(row) if row else None
+
+    @retrying()
+    def jobs(self, active_only: bool = False, limit: int = 20) -> list[JobProgress]:
+        """The newest jobs first, each read from the same view as progress()."""
+        with self._tx() as cur:
+            cur.execute(q("list_jobs"), {"active_only": active_only, "limit": limit})
+            return [job_progress_from_row(r) for r in cur.fetchall()]
+
+    @retrying()
+    def groups(self, job_id: int) -> list[Group]:
+        with self._tx() as cur:
+            cur.execute(q("job_groups"), {"job_id": job_id})
+            rows = cur.fetchall()
+        by_no: dict[int, tuple[str, list[str]]] = {}
+        for no, keeper, member in rows:
+            by_no.setdefault(no, (keeper, []))[1].append(member)
+        return [Group(k, tuple(m)) for k, m in by_no.values()]
+
+    @retrying()
+    def pairs(self, job_id: int) -> list[PairPaths]:
+        with self._tx() as cur:
+            cur.execute(q("job_pair_paths"), {"job_id": job_id})
+            return [PairPaths(*r) for r in cur.fetchall()]
+
+    @retrying()
+    def failed_files(self, job_id: int) -> list[FailedFile]:
+        with self._tx() as cur:
+            cur.execute(q("failed_files"), {"job_id": job_id})
+            return [FailedFile(*r) for r in cur.fetchall()]
+
+    @retrying()
+    def hash_phase_timing(self, job_id: int) -> tuple[float, int, str | None]:
+        """(seconds from the hash phase's start to its last row, files decoded, hash kind)."""
+        with self._tx() as cur:
+            cur.execute(q("hash_phase_timing"), {"job_id": job_id})
+            seconds, hashed, kind = cur.fetchone()
+        return float(seconds or 0.0), int(hashed), kind
+
+    @retrying()
+    def schema_ready(self) -> bool:
+        with self._tx() as cur:
+            cur.execute(q("broker_schema_exists"))
+            return bool(cur.fetchone()[0])

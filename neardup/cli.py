@@ -1,0 +1,158 @@
+"""The `neardup` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+from types import ModuleType
+from typing import Any
+
+from rich.console import Console
+
+EXAMPLES = """\
+examples:
+  neardup demo                                 scan generated photos with planted duplicates
+  neardup scan ~/Pictures                      find near-duplicates, live progress, print groups
+  neardup scan ~/Pictures --json > dups.json   the same, as one JSON object
+  neardup scan /photos --threshold 6           stricter matching (Hamming distance <= 6 of 64 bits)
+  neardup scan /photos --hash dhash --no-rotations   another hash; rotated copies are not matches
+  neardup eval /sets/a --truth truth.csv       precision and recall against a ground truth
+  neardup bench hash --json                    hash throughput against imagehash, same run
+  neardup submit /photos                       enqueue only; a fleet of `dramatiq actors` works it
+  neardup status 12 --json                     progress of job 12
+  neardup groups 12 --csv                      the groups of a finished job
+  psql "$(neardup db url)"                     look at the rows yourself
+
+Every option can also come from the environment: NEARDUP_THRESHOLD, NEARDUP_WORKERS, ...
+(the option name in capitals). DATABASE_URL selects the database; without it neardup runs
+its own private PostgreSQL under $XDG_DATA_HOME/neardup.
+
+exit codes: 0 completed, 1 job failed or cancelled, 2 bad argument or unknown job,
+            3 database unreachable, 130 interrupted
+"""
+
+
+class Exit(IntEnum):
+    OK = 0
+    JOB_FAILED = 1
+    USAGE = 2
+    DATABASE = 3
+    INTERRUPTED = 130
+
+
+class Fail(Exception):
+    def __init__(self, message: str, code: Exit) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def env(name: str, default: Any, kind: Callable[[str], Any] = str) -> Any:
+    raw = os.environ.get(f"NEARDUP_{name}")
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise Fail(f"NEARDUP_{name}={raw!r}: expected {kind.__name__}", Exit.USAGE) from None
+
+
+def flag(name: str) -> bool:
+    return os.environ.get(f"NEARDUP_{name}", "").lower() in ("1", "true", "yes", "on")
+
+
+def nonneg(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def threshold(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, got {value}")
+    return value
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to scan")
+    p.add_argument("--threshold", type=threshold, default=env("THRESHOLD", 10, int),
+                   help="max Hamming distance between 64-bit hashes (default 10)")
+    p.add_argument("--block-size", type=positive, default=env("BLOCK_SIZE", 4096, int),
+                   help="images per compare block (default 4096)")
+    p.add_argument("--batch-size", type=positive, default=env("BATCH_SIZE", 16, int),
+                   help="files per hash work row (default 16)")
+    p.add_argument("--lease", type=float, default=env("LEASE", 120.0, float), metavar="SECONDS",
+                   help="how long a claimed row is a worker's before it is given back (default 120)")
+    p.add_argument("--max-attempts", type=positive, default=env("MAX_ATTEMPTS", 3, int),
+                   help="claims of a row before it is failed (default 3)")
+    p.add_argument("--hash", default=env("HASH", "phash"), choices=("phash", "dhash", "ahash", "whash"),
+                   help="perceptual hash (default phash)")
+    p.add_argument("--hash-size", type=int, default=env("HASH_SIZE", 8, int), metavar="N",
+                   help="hash side: N*N bits; only 8 (64-bit hashes) is supported")
+    p.add_argument("--no-rotations", action="store_true", default=flag("NO_ROTATIONS"),
+                   help="do not match rotated or mirrored copies (default: all 8 orientations match)")
+    p.add_argument("--rehash", action="store_true", default=flag("REHASH"),
+                   help="decode every file again instead of reusing hashes stored by earlier scans")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="neardup", description="Find near-duplicate photos.",
+                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in command_modules():
+        module.register(sub)
+    bench = sub.add_parser("bench", help="benchmarks: JSON figures beside a baseline measured in the same run")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="KIND")
+    for module in bench_modules():
+        module.register_bench(kinds)
+    return top
+
+
+def command_modules() -> list[ModuleType]:
+    # Each module adds its subcommands with register(sub) and sets `run` on them.
+    from neardup import commands, evaluate, jobs_cli, serve_cli
+
+    return [commands, jobs_cli, serve_cli, evaluate]
+
+
+def bench_modules() -> list[ModuleType]:
+    # Each adds one benchmark kind under `neardup bench` with register_bench(kinds).
+    from neardup import bench, bench_cli, bench_hash
+
+    return [bench_hash, bench_cli, bench]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+        return int(args.run(args))
+    except Fail as e:
+        print(f"neardup: {e}", file=sys.stderr)
+        return int(e.code)
+    except KeyboardInterrupt:
+        return int(Exit.INTERRUPTED)
+
+
+def emit_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def sleep_until(deadline: float) -> None:
+    time.sleep(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,285 @@
+"""The subcommands behind `neardup`: each takes parsed args and returns an exit code."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+
+from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console
+from neardup.discovery import PathError, check_roots, iter_files
+from neardup.live import ProgressDisplay, follow, rate_eta, timing
+from neardup.report import groups_csv, groups_json, print_summary, scan_json, status_json
+
+REFRESH_S = 0.5
+REARM_S = 2.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from neardup.cli import EXAMPLES
+
+    p = sub.add_parser("scan", help="scan folders and print groups of near-duplicates",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_job_options(p)
+    p.add_argument("--workers", type=nonneg, default=env("WORKERS", os.cpu_count() or 1, int),
+                   help="local worker processes (default: CPUs; 0 = wait for a fleet)")
+    p.add_argument("--json", action="store_true", default=flag("JSON"), help="print one JSON object")
+    p.set_defaults(run=scan)
+
+    p = sub.add_parser("submit", help="enqueue a scan and print its job id")
+    add_job_options(p)
+    p.set_defaults(run=submit)
+
+    p = sub.add_parser("status", help="progress of a job")
+    p.add_argument("job", type=int)
+    p.add_argument("--json", action="store_true", default=flag("JSON"))
+    p.set_defaults(run=status)
+
+    p = sub.add_parser("groups", help="the groups of a finished job")
+    p.add_argument("job", type=int)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", default=flag("JSON"))
+    fmt.add_argument("--csv", action="store_true", default=flag("CSV"))
+    p.set_defaults(run=groups)
+
+    p = sub.add_parser("demo", help="generate a folder of photos with planted duplicates and scan it")
+    p.add_argument("--workers", type=nonneg, default=env("WORKERS", os.cpu_count() or 1, int),
+                   help="local worker processes (default: CPUs)")
+    p.add_argument("--json", action="store_true", default=flag("JSON"), help="print one JSON object")
+    p.set_defaults(run=demo)
+
+    p = sub.add_parser("db", help="the database: upgrade | url | stop")
+    p.add_argument("action", choices=["upgrade", "url", "stop"])
+    p.set_defaults(run=db)
+
+
+def connect() -> str:
+    """Resolve and check the database, apply migrations, and make it the workers' DATABASE_URL."""
+    from db.connect import DatabaseUnreachable, check_reachable, resolve_url
+    from db.migrate import upgrade
+
+    try:
+        url = resolve_url()
+        check_reachable(url)
+    except DatabaseUnreachable as e:
+        raise Fail(str(e), Exit.DATABASE) from None
+    upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def repository():  # type: ignore[no-untyped-def]
+    from actors.broker import repository as repo
+
+    return repo()
+
+
+def job_or_fail(job: int):  # type: ignore[no-untyped-def]
+    progress = repository().progress(job)
+    if progress is None:
+        raise Fail(f"job {job}: no such job", Exit.USAGE)
+    return progress
+
+
+def hash_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from neardup.hashspec import HashSpec
+
+    try:
+        return HashSpec(args.hash, args.hash_size, not args.no_rotations)
+    except ValueError as e:
+        raise Fail(f"--hash {args.hash} --hash-size {args.hash_size}: {e}", Exit.USAGE) from None
+
+
+def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None) -> int:
+    """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the walk."""
+    from db.repository import JobOptions, NewFile
+
+    spec = hash_spec(args)
+    try:
+        roots = check_roots(args.paths)
+    except PathError as e:
+        raise Fail(str(e), Exit.USAGE) from None
+    on_connected(connect())
+    import actors
+    from actors.monitor_jobs import step_job
+
+    walk_errors: list[tuple[str, str]] = []
+
+    def files() -> Iterator[NewFile]:
+        for f in iter_files(roots, walk_errors):
+            yield NewFile(f.path, f.size, f.mtime)
+        for path, reason in walk_errors:
+            yield NewFile(path, 0, 0.0, reason)
+
+    opts = JobOptions(threshold=args.threshold, block_size=args.block_size,
+                      batch_size=args.batch_size, lease_s=args.lease, max_attempts=args.max_attempts,
+                      hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
+                      hash_kind=spec.kind, reuse=not args.rehash)
+    job_id = repository().submit(roots, files(), opts)
+    # A hash phase with nothing to decode (a rescan) moves on here and now.
+    step_job(job_id, "hash", force_kick=True)
+    actors.arm_monitor()
+    return job_id
+
+
+def submit(args: argparse.Namespace) -> int:
+    print(submit_job(args))
+    return Exit.OK
+
+
+def scan(args: argparse.Namespace) -> int:
+    job_id = submit_job(args)
+    return run_local(job_id, args.workers, args.json)
+
+
+def run_local(job_id: int, count: int, as_json: bool) -> int:
+    """Work the job with `count` local workers (0: a fleet works it) while showing its progress."""
+    console = stderr_console()
+    try:
+        progress = see_through(job_id, count, console, live=not as_json and console.is_terminal)
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    return finish(job_id, progress, as_json, console)
+
+
+def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ignore[no-untyped-def]
+    """Submit a job and see it through; (job id, final progress). For eval and benchmarks."""
+    job_id = submit_job(args)
+    return job_id, see_through(job_id, args.workers, console, live)
+
+
+def see_through(job_id: int, count: int, console: Console, live: bool):  # type: ignore[no-untyped-def]
+    """The job's final progress. A job with nothing to decode (a rescan of an unchanged tree) is
+    finished in this process: starting workers would cost more than the whole job."""
+    from db.embedded import data_home
+    from neardup.inline import finish_inline
+    from neardup.workers import LocalWorkers, WorkerError
+
+    try:
+        if count and finish_inline(job_id):
+            progress = repository().progress(job_id)
+            if progress.finished:
+                return progress
+        with LocalWorkers(count, os.environ["DATABASE_URL"], data_home() / "logs") as workers:
+            try:
+                return wait(job_id, workers, console, live=live)
+            except KeyboardInterrupt:
+                interrupted(job_id, workers.count, console)
+                raise
+    except WorkerError as e:
+        raise Fail(f"local worker: {e}", Exit.DATABASE) from None
+
+
+def interrupted(job_id: int, local_workers: int, console: Console) -> None:
+    """Ctrl-C: with local workers the job is cancelled (its finished work kept) before they stop."""
+    from db.control import JobControl
+
+    if local_workers == 0:
+        console.print(f"stopped watching; job {job_id} goes on with the fleet: "
+                      f"`neardup watch {job_id}` shows it, `neardup cancel {job_id}` stops it")
+        return
+    JobControl(repository()).cancel(job_id)
+    console.print(f"interrupted: job {job_id} is cancelled, its finished work kept; "
+                  f"`neardup resume {job_id}` continues it where it stopped")
+
+
+def wait(job_id: int, workers, console: Console, live: bool):  # type: ignore[no-untyped-def]
+    from actors import arm_monitor
+
+    repo = repository()
+    rearm_at = 0.0
+    if workers.count == 0:
+        console.print(f"job {job_id}: waiting for workers (`DATABASE_URL=... dramatiq actors`)")
+
+    def between() -> None:
+        nonlocal rearm_at
+        for note in workers.supervise():
+            console.print(note)
+        if time.monotonic() >= rearm_at:
+            arm_monitor()
+            rearm_at = time.monotonic() + REARM_S
+
+    with ProgressDisplay(console, live) as display:
+        return follow(lambda: repo.progress(job_id), os.environ["DATABASE_URL"], job_id,
+                      display.update, refresh_s=REFRESH_S, between=between)
+
+
+def finish(job_id: int, progress, as_json: bool, console: Console) -> int:  # type: ignore[no-untyped-def]
+    repo = repository()
+    failed = repo.failed_files(job_id)
+    groups = repo.groups(job_id)
+    files = sum(ph.total for ph in progress.phases if ph.name == "hash")
+    if as_json:
+        emit_json(scan_json(progress, files, failed, groups, repo.pairs(job_id)))
+    else:
+        print_summary(Console(highlight=False, soft_wrap=True), progress, files, failed, groups)
+    return Exit.OK if progress.status == "completed" else Exit.JOB_FAILED
+
+
+def status(args: argparse.Namespace) -> int:
+    connect()
+    progress = job_or_fail(args.job)
+    if args.json:
+        emit_json(status_json(progress))
+    else:
+        print(f"job {progress.job}: {progress.status}, {progress.percent:.2f}%  {timing(progress)}"
+              + (f" — {progress.error}" if progress.error else ""))
+        for ph in progress.phases:
+            print(f"  {ph.name:<9} {ph.status:<10} {ph.percent:6.2f}%  done {ph.done:,}  "
+                  f"failed {ph.failed:,}  skipped {ph.skipped:,}  of {ph.total:,}  {rate_eta(ph)}".rstrip())
+    return Exit.OK
+
+
+def groups(args: argparse.Namespace) -> int:
+    connect()
+    progress = job_or_fail(args.job)
+    if progress.status != "completed":
+        raise Fail(f"job {args.job}: not completed ({progress.status}); groups are made at the end",
+                   Exit.JOB_FAILED)
+    repo = repository()
+    found = repo.groups(args.job)
+    if args.json:
+        emit_json(groups_json(found, repo.pairs(args.job)))
+    elif args.csv:
+        sys.stdout.write(groups_csv(found))
+    else:
+        print_summary(Console(highlight=False, soft_wrap=True), progress,
+                      sum(ph.total for ph in progress.phases if ph.name == "hash"),
+                      repo.failed_files(args.job), found)
+    return Exit.OK
+
+
+def demo(args: argparse.Namespace) -> int:
+    from db.embedded import data_home
+    from neardup.cli import parser
+    from neardup.demo import make_demo
+
+    folder = make_demo(data_home() / "demo")
+    print(f"demo photos in {folder}: 40 photos, 5 edited copies and one truncated file", file=sys.stderr)
+    argv = ["scan", str(folder), "--workers", str(args.workers)] + (["--json"] if args.json else [])
+    return scan(parser().parse_args(argv))
+
+
+def db(args: argparse.Namespace) -> int:
+    from db import embedded
+
+    if args.action == "upgrade":
+        url = connect()
+        from db.connect import where
+
+        print(f"database {where(url)} is up to date")
+    elif args.action == "url":
+        from db.connect import DatabaseUnreachable, resolve_url
+
+        try:
+            print(resolve_url())
+        except DatabaseUnreachable as e:
+            raise Fail(str(e), Exit.DATABASE) from None
+    elif os.environ.get("DATABASE_URL"):
+        print("DATABASE_URL is set: that database is not neardup's to stop", file=sys.stderr)
+    else:
+        print("stopped" if embedded.stop() else "not running")
+    return Exit.OK

@@ -1,0 +1,124 @@
+"""Perceptual hashes of a decoded grayscale image: one orientation, or the canonical one.
+
+One DCT of the 32x32 thumbnail decides the canonical orientation (see orientation.py) and, for
+pHash, gives every orientation's hash by sign flips and a transpose. dHash, aHash and wHash have no
+such algebra, so the chosen symmetry is applied to the small grayscale image and the hash computed
+on that. The identity orientation of each algorithm is imagehash's own function, bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from neardup.hashspec import (
+    ALGORITHMS,
+    BORDER_MAX_CUT,
+    BORDER_SHARE,
+    BORDER_TOLERANCE,
+    HASH_SIZES,
+    PHASH_SIDE,
+    WHASH_SCALE,
+    HashSpec,
+)
+from neardup.orientation import (
+    IDENTITY,
+    Symmetry,
+    bits_to_int64,
+    canonical_symmetries,
+    on_coefficients,
+    phash_of_block,
+)
+
+__all__ = ["ALGORITHMS", "HASH_SIZES", "Fingerprint", "HashSpec", "fingerprint", "transform"]
+
+# Pillow's transpose operations for each symmetry (transpose first, then the mirrors).
+_PIXEL_OPS: dict[Symmetry, tuple[Image.Transpose, ...]] = {}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    hash: int  # signed 64-bit, imagehash's hex bit order
+    alternatives: tuple[int, ...] = ()
+
+
+def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
+    """The hash of an 8-bit grayscale image (mode L) under ``spec``."""
+    if spec.trim:
+        gray = trim_border(gray)
+    block = dct_block(gray)
+    symmetries = canonical_symmetries(block, spec.margin) if spec.rotations else [IDENTITY]
+    if spec.algo == "phash":
+        hashes = [phash_of_block(on_coefficients(block, s)) for s in symmetries]
+    else:
+        hashes = [_pixel_hash(transform(gray, s), spec) for s in symmetries]
+    primary = hashes[0]
+    return Fingerprint(primary, tuple(dict.fromkeys(h for h in hashes[1:] if h != primary)))
+
+
+def dct_block(gray: Image.Image) -> np.ndarray:
+    """The 8x8 low-frequency DCT-II block of the 32x32 thumbnail, exactly as imagehash.phash."""
+    import scipy.fftpack  # here, not at the top: the CLI imports this module's callers
+
+    thumb = np.asarray(gray.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS), dtype=np.float64)
+    return scipy.fftpack.dct(scipy.fftpack.dct(thumb, axis=0), axis=1)[:8, :8]
+
+
+def trim_border(gray: Image.Image) -> Image.Image:
+    """The image without uniform lines along its edges, each side on its own.
+
+    Every side is treated alike, so trimming commutes with rotations and mirrors.
+    """
+    pixels = np.asarray(gray, dtype=np.int16)
+    h, w = pixels.shape
+    top = _border_lines(pixels, int(h * BORDER_MAX_CUT))
+    bottom = _border_lines(pixels[::-1], int(h * BORDER_MAX_CUT))
+    left = _border_lines(pixels.T, int(w * BORDER_MAX_CUT))
+    right = _border_lines(pixels.T[::-1], int(w * BORDER_MAX_CUT))
+    if not top + bottom + left + right:
+        return gray
+    return gray.crop((left, top, w - right, h - bottom))
+
+
+def _border_lines(pixels: np.ndarray, most: int) -> int:
+    """How many of the first rows are uniform in the first row's median grey."""
+    if most < 1:
+        return 0
+    ref = np.median(pixels[0])
+    if not _uniform(pixels[:1], ref)[0]:
+        return 0  # most photos: the edge itself is not uniform, nothing more to look at
+    uniform = _uniform(pixels[:most], ref)
+    return most if uniform.all() else int(np.argmin(uniform))
+
+
+def _uniform(rows: np.ndarray, ref: float) -> np.ndarray:
+    return (np.abs(rows - ref) <= BORDER_TOLERANCE).mean(axis=1) >= BORDER_SHARE
+
+
+def transform(image: Image.Image, s: Symmetry) -> Image.Image:
+    """orientation.on_pixels for a Pillow image (transpose, then mirror x, then mirror y)."""
+    for op in _pixel_ops(s):
+        image = image.transpose(op)
+    return image
+
+
+def _pixel_ops(s: Symmetry) -> tuple[Image.Transpose, ...]:
+    if s not in _PIXEL_OPS:
+        ops = ((Image.Transpose.TRANSPOSE,) if s.transpose else ()) \
+            + ((Image.Transpose.FLIP_LEFT_RIGHT,) if s.mirror_x else ()) \
+            + ((Image.Transpose.FLIP_TOP_BOTTOM,) if s.mirror_y else ())
+        _PIXEL_OPS[s] = ops
+    return _PIXEL_OPS[s]
+
+
+def _pixel_hash(gray: Image.Image, spec: HashSpec) -> int:
+    import imagehash  # here, not at the top: it brings scipy and pywt
+
+    if spec.algo == "dhash":
+        bits = imagehash.dhash(gray, hash_size=spec.size).hash
+    elif spec.algo == "ahash":
+        bits = imagehash.average_hash(gray, hash_size=spec.size).hash
+    else:
+        bits = imagehash.whash(gray, hash_size=spec.size, image_scale=WHASH_SCALE).hash
+    return bits_to_int64(bits)

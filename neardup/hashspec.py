@@ -1,0 +1,66 @@
+"""What a job hashes with, and the name (kind) that keeps hashes of different specs apart.
+
+Light on purpose: the CLI names the kind at submit without importing the hashing libraries.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import version
+
+from neardup.orientation import DEFAULT_MARGIN
+
+__all__ = ["ALGORITHMS", "HASH_SIZES", "HashSpec", "library_versions"]
+
+ALGORITHMS: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
+# The compare kernel XORs 64-bit words: hash_size 8 is the only size that fills one exactly.
+HASH_SIZES: tuple[int, ...] = (8,)
+# Bump when the canonical rule or its near-tie margin changes: stored hashes of another version
+# are then never reused or compared.
+CANON_VERSION = 1
+# Likewise for the border trim (see trim_border).
+TRIM_VERSION = 1
+# A line (row or column) at the image's edge is border when this share of its pixels is within
+# BORDER_TOLERANCE grey levels of the edge's median; at most BORDER_MAX_CUT of a side goes.
+BORDER_TOLERANCE = 8
+BORDER_SHARE = 0.995
+BORDER_MAX_CUT = 0.3
+# pHash's thumbnail side (imagehash: hash_size * highfreq_factor).
+PHASH_SIDE = 32
+# wHash at a fixed scale: imagehash's default follows the image size, so a JPEG decoded at 1/8 scale
+# would hash differently from the same file decoded whole.
+WHASH_SCALE = 32
+
+
+@dataclass(frozen=True)
+class HashSpec:
+    """What a job hashes with; ``kind`` names it so that different specs are never mixed."""
+
+    algo: str = "phash"
+    size: int = 8
+    rotations: bool = True
+    # Cut uniform borders (frames, letterboxing) before hashing: a framed copy then hashes like the
+    # original. Off only to reproduce imagehash exactly.
+    trim: bool = True
+    margin: float = DEFAULT_MARGIN
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGORITHMS:
+            raise ValueError(f"unknown hash algorithm {self.algo!r} (one of {', '.join(ALGORITHMS)})")
+        if self.size not in HASH_SIZES:
+            raise ValueError(f"hash size {self.size} is not supported: only 8 (64-bit hashes)")
+
+    @property
+    def kind(self) -> str:
+        orientation = f"canon{CANON_VERSION}m{self.margin:g}" if self.rotations else "plain"
+        trim = f":trim{TRIM_VERSION}" if self.trim else ""
+        return f"{self.algo}:{self.size}:{library_versions()}:{orientation}{trim}"
+
+
+@cache
+def library_versions() -> str:
+    # The decoder and resampler (Pillow) and the hash functions (imagehash) fix the bits.
+    from neardup.jpeg import decoder_version
+
+    jpeg = f"+simplejpeg-{decoder_version()}" if decoder_version() else ""
+    return f"imagehash-{version('ImageHash')}+pillow-{version('pillow')}{jpeg}"

@@ -1,0 +1,112 @@
+"""Cancel and resume: a stopped job continues from its rows and ends with the same groups."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env, wait_for
+from db.control import JobControl
+from db.repository import JobOptions, Repository
+from photos import save_near_copy, save_photos
+from test_workers import photo_files
+
+
+def group_sets(repo: Repository, job: int) -> list[list[str]]:
+    return sorted(sorted(g.members) for g in repo.groups(job))
+
+
+def finished_rows(repo: Repository, job: int) -> dict[int, tuple]:
+    with repo.pool.connection() as conn:
+        rows = conn.execute("SELECT id, attempts, finished_at FROM work "
+                            "WHERE job_id = %s AND status = 'done'", (job,)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_cancel_then_resume_gives_the_same_groups_as_an_uninterrupted_run_without_redoing_work(
+    start_workers, run_cli, repo: Repository, tmp_path: Path
+) -> None:
+    # Enough files that the cancel lands mid-phase however fast hashing gets.
+    files = photo_files(tmp_path / "pics", 400, copies=4)
+    opts = JobOptions(batch_size=2, block_size=32)
+    reference = repo.submit([str(tmp_path / "pics")], files, opts)
+    start_workers(2)
+    wait_for(lambda: repo.progress(reference).finished, timeout=180)
+    assert repo.progress(reference).status == "completed"
+
+    # Submitted as a user does: `neardup submit` arms the monitor, whose chain ended with the
+    # reference job (a bare Repository.submit would wait for the next worker start).
+    done = run_cli("submit", str(tmp_path / "pics"), "--batch-size", "2", "--block-size", "32", "--rehash")
+    assert done.returncode == 0, done.stderr
+    job = int(done.stdout)
+    wait_for(lambda: repo.progress(job).phases[0].done >= 4, timeout=60, every=0.01)
+    control = JobControl(repo)
+    assert control.cancel(job) is not None
+    # Running rows finish (or are abandoned); nothing new is claimed once they have.
+    wait_for(lambda: repo.progress(job).phases[0].running == 0, timeout=60)
+    stopped = repo.progress(job)
+    assert stopped.status == "cancelled" and stopped.phases[0].cancelled > 0
+    kept = finished_rows(repo, job)
+    assert kept and stopped.percent < 100
+
+    # The monitor chain ended with no job left active: `resume` re-arms it and sends tickets.
+    done = run_cli("resume", str(job), "--detach")
+    assert done.returncode == 0, done.stderr
+    assert f"job {job} was cancelled; resumed in its hash phase" in done.stderr
+    wait_for(lambda: repo.progress(job).finished, timeout=180)
+    assert repo.progress(job).status == "completed"
+    after = finished_rows(repo, job)
+    assert all(after[i] == kept[i] for i in kept), "a row finished before the cancel was worked again"
+    assert group_sets(repo, job) == group_sets(repo, reference)
+    assert len(group_sets(repo, job)) == 4
+
+
+def test_ctrl_c_during_scan_leaves_a_cancelled_job_that_resume_finishes(
+    run_cli, repo: Repository, tmp_path: Path, database_url: str
+) -> None:
+    pics = tmp_path / "pics"
+    photos = save_photos(pics, range(300), size=(1024, 768))
+    save_near_copy(photos[7], pics / "copy-7.jpg")
+    scan = subprocess.Popen([sys.executable, "-m", "neardup", "scan", str(pics), "--workers", "2",
+                             "--batch-size", "2", "--json"],
+                            env=cli_env(database_url, tmp_path / "home"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def hashed_some() -> bool:
+        jobs = repo.jobs()
+        return bool(jobs) and jobs[0].phases[0].done >= 10
+
+    wait_for(hashed_some, timeout=120, every=0.05)
+    scan.send_signal(signal.SIGINT)
+    out, err = scan.communicate(timeout=120)
+    job = repo.jobs()[0].job
+    assert scan.returncode == 130, err
+    assert f"neardup resume {job}" in err
+    assert repo.progress(job).status == "cancelled"
+    done = run_cli("resume", str(job), "--workers", "2", "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed" and result["files"] == 301
+    assert [sorted(g["members"]) for g in result["groups"]] == [sorted([str(photos[7]), str(pics / "copy-7.jpg")])]
+
+
+@pytest.mark.parametrize("command", [["cancel", "987654"], ["resume", "987654"], ["watch", "987654"],
+                                     ["status", "987654"]])
+def test_every_command_taking_a_job_refuses_an_unknown_one_in_one_line(run_cli, command: list[str]) -> None:
+    done = run_cli(*command)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "neardup: job 987654: no such job"
+
+
+def test_a_finished_job_is_neither_cancelled_nor_resumed(run_cli, repo: Repository) -> None:
+    job = repo.submit(["/empty"], [], JobOptions())
+    with repo.pool.connection() as conn:
+        conn.execute("UPDATE job SET status = 'completed', phase = 'done' WHERE id = %s", (job,))
+    for command in ("cancel", "resume"):
+        done = run_cli(command, str(job))
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and f"job {job}: completed" in done.stderr

@@ -1,0 +1,100 @@
+"""The compiled kernel and rotation-proof matching against brute-force references."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_matching import THRESHOLD, as_triples, brute_force, random_hashes, with_planted_copies
+
+from neardup import kernel
+from neardup.kernel import close_pairs_fast, row_bands
+from neardup.matching import close_pairs
+from neardup.orientation import SYMMETRIES, canonical_hashes, on_coefficients
+from neardup.synthetic import make_set, orientation_distance
+from neardup.variants import HashBlock, block_pairs, distance_matrix
+
+
+@pytest.fixture
+def tiny_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Many bands with room for 2 pairs each: the thread split and the overflow rerun both run.
+    monkeypatch.setattr(kernel, "_MIN_PARALLEL_PAIRS", 0)
+    monkeypatch.setattr(kernel, "_BAND_CAPACITY", 2)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("same", [False, True])
+def test_the_kernel_finds_exactly_the_brute_force_pairs_edges_included(
+    threads: int, same: bool, tiny_bands: None
+) -> None:
+    rng = np.random.default_rng(threads * 10 + same)
+    base = random_hashes(150, rng)
+    a = np.concatenate([base, with_planted_copies(base, rng)])
+    b = a if same else np.concatenate([with_planted_copies(base, rng), random_hashes(40, rng)])
+    found = as_triples(close_pairs_fast(a, b, THRESHOLD, same=same, threads=threads))
+    expected = brute_force(a, b, THRESHOLD, same)
+    assert found == expected
+    distances = {d for _, _, d in found}
+    assert {THRESHOLD - 1, THRESHOLD} <= distances, "the planted edge distances must be exercised"
+
+
+def test_the_kernel_agrees_with_numpy_on_a_larger_block_pair() -> None:
+    rng = np.random.default_rng(5)
+    a, b = random_hashes(3000, rng), random_hashes(2500, rng)
+    b[:300] = with_planted_copies(a[:900], rng)
+    for same, right in ((False, b), (True, a)):
+        fast = close_pairs_fast(a, right, 20, same=same, threads=2)
+        slow = close_pairs(a, right, 20, same=same)
+        assert len(fast[0]) > 100
+        assert all(np.array_equal(x, y) for x, y in zip(fast, slow))
+
+
+def test_bands_split_the_triangle_into_equal_work() -> None:
+    spans = row_bands(10_000, 10_000, True, 8)
+    work = [sum(10_000 - i - 1 for i in range(s, e)) for s, e in spans]
+    assert spans[0][0] == 0 and spans[-1][1] == 10_000 and len(spans) == 8
+    assert max(work) / min(work) < 1.01
+    assert spans[0][1] - spans[0][0] < spans[-1][1] - spans[-1][0]  # early rows are longer
+
+
+def test_every_rotation_and_mirror_of_an_image_is_found_at_distance_zero() -> None:
+    data = make_set(60, seed=3, copy_share=0.0)
+    ids, hashes, alternatives = [], [], []
+    for k, block in enumerate(data.blocks):
+        for s, symmetry in enumerate(SYMMETRIES):
+            h, alts = canonical_hashes(on_coefficients(block, symmetry))
+            ids.append(k * 8 + s)
+            hashes.append(h)
+            alternatives.append(alts)
+    image = HashBlock.from_lists(ids, hashes, alternatives)
+    lo, hi, dist = block_pairs(image, image, THRESHOLD, same=True)
+    zero = {(a, b) for a, b, d in zip(lo.tolist(), hi.tolist(), dist.tolist()) if d == 0}
+    for k in range(60):
+        views = range(k * 8, k * 8 + 8)
+        assert all((a, b) in zero for a in views for b in views if a < b)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rotated_and_mirrored_near_copies_are_found_as_brute_force_finds_them(seed: int) -> None:
+    data = make_set(500, seed=seed, copy_share=0.1, rotated_share=0.8, max_noise=1.0)
+    ids = np.arange(100, 600)
+    block = HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives)
+    lo, hi, _ = block_pairs(block, block, THRESHOLD, same=True)
+    found = set(zip(lo.tolist(), hi.tolist()))
+    rotated = [p for p in data.planted if p.symmetry != SYMMETRIES[0]]
+    assert len(rotated) > 20
+    for p in data.planted:
+        by_brute_force = orientation_distance(data.blocks[p.original], data.blocks[p.copy]) <= THRESHOLD
+        assert ((ids[p.original], ids[p.copy]) in found) == by_brute_force, p
+
+
+def test_a_pair_matching_through_several_stored_hashes_is_reported_once_at_its_closest() -> None:
+    block = HashBlock.from_lists([1, 2], [0, 0b111], [[0b1], [0b11, 0b1]])
+    lo, hi, dist = block_pairs(block, block, THRESHOLD, same=True)
+    assert (lo.tolist(), hi.tolist(), dist.tolist()) == ([1], [2], [0])
+    matrix = distance_matrix(block)
+    assert matrix.tolist() == [[0, 0], [0, 0]]
+
+
+def test_two_orientations_of_one_image_are_not_a_pair() -> None:
+    block = HashBlock.from_lists([7, 8], [0, -1], [[0b1], []])
+    lo, _, _ = block_pairs(block, block, THRESHOLD, same=True)
+    assert lo.tolist() == []

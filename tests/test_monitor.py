@@ -1,0 +1,82 @@
+"""The monitor: phase transitions that happen once, however many monitors run."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from db.repository import JobOptions, NewFile, Repository
+from db.models import HashResult
+from db.transitions import Transitions
+
+
+def finish_hash_phase(repo: Repository, job: int) -> None:
+    while rows := (claim := repo.claim(job, "hash", 10, 60.0)).rows:
+        for row in rows:
+            files = repo.files_of_work(row.id)
+            results = [HashResult(f.id, f.id * 7919, 10, 10, None) for f in files]
+            assert repo.finish_hash_work(claim, row.id, results)
+
+
+def test_the_phase_transition_happens_once_with_two_monitors_running_at_once(database_url: str) -> None:
+    setup = Repository(database_url)
+    job = setup.submit(["/x"], [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(50)],
+                       JobOptions(block_size=10, batch_size=5))
+    finish_hash_phase(setup, job)
+    barrier = threading.Barrier(8)
+    kicks = []
+
+    def monitor() -> None:
+        t = Transitions(Repository(database_url))
+        barrier.wait()
+        kicks.append(t.step(job, "hash"))
+
+    threads = [threading.Thread(target=monitor) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    moved = [k for k in kicks if k is not None]
+    assert len(moved) == 1
+    assert moved[0].phase == "compare"
+    with setup.pool.connection() as conn:
+        rows = conn.execute("SELECT count(*), sum(units) FROM work WHERE job_id = %s AND phase = 'compare'",
+                            (job,)).fetchone()
+    # 5 blocks of 10: 5 diagonal + 10 off-diagonal block pairs, 50*49/2 image pairs in all.
+    assert rows == (15, 50 * 49 // 2)
+    assert setup.progress(job).phase == "compare"
+
+
+def test_the_monitor_lock_admits_one_tick_at_a_time(repo: Repository) -> None:
+    a, b = Transitions(repo), Transitions(Repository(repo.url))
+    with a.exclusive() as first:
+        with b.exclusive() as second:
+            assert first is True
+            assert second is False
+    with b.exclusive() as later:
+        assert later is True
+
+
+def test_a_job_with_no_files_moves_through_every_phase(repo: Repository) -> None:
+    job = repo.submit(["/empty"], [], JobOptions())
+    t = Transitions(repo)
+    assert t.step(job, "hash") is None  # no compare rows to make for zero files
+    assert repo.progress(job).phase == "compare"
+    kick = t.step(job, "compare")
+    assert kick is not None and kick.phase == "cluster" and kick.tickets == 1
+    # The cluster phase's first row finds no components in an empty pair graph, and makes no rows.
+    claim = repo.claim(job, "cluster", 1, 60.0)
+    empty = np.empty(0, dtype=np.int64)
+    assert repo.finish_components(claim, claim.rows[0], empty, empty, [])
+    kick = t.step(job, "cluster")
+    assert kick is not None and kick.phase == "finalize" and kick.tickets == 1
+
+
+def test_the_monitor_chain_ends_when_idle_and_is_armed_again_by_new_work(repo: Repository) -> None:
+    t = Transitions(repo)
+    assert t.arm_due() is True
+    assert t.arm_due() is False  # armed a moment ago: chains must not multiply
+    assert t.keep_ticking() is False  # no active job: the chain ends and says so
+    assert t.arm_due() is True
+    repo.submit(["/x"], [NewFile("/x/a.jpg", 1, 0.0)], JobOptions())
+    assert t.keep_ticking() is True

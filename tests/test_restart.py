@@ -1,0 +1,59 @@
+"""PostgreSQL restarted in the middle of a job: workers, monitor and CLI carry on."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import cli_env, wait_for
+from db import embedded
+from db.migrate import upgrade
+from photos import save_near_copy, save_photos
+
+
+@pytest.fixture
+def private_cluster(tmp_path: Path):
+    home = tmp_path / "cluster-home"
+    cluster = embedded.ensure_running(home, dbname="restart")
+    upgrade(cluster.url("restart"))
+    try:
+        yield home, cluster
+    finally:
+        embedded.destroy(home)
+
+
+def hashed_count(url: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return conn.execute("SELECT count(*) FROM file WHERE status = 'hashed'").fetchone()[0]
+    except psycopg.OperationalError:
+        return 0
+
+
+def test_a_postgresql_restart_mid_job_does_not_stop_the_job_or_change_its_groups(
+    private_cluster, tmp_path: Path
+) -> None:
+    home, cluster = private_cluster
+    url = cluster.url("restart")
+    pics = tmp_path / "pics"
+    photos = save_photos(pics, range(240), size=(1280, 960))
+    for i in (3, 50, 120):
+        save_near_copy(photos[i], pics / f"copy-{i}.jpg")
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "neardup", "scan", str(pics), "--workers", "2", "--json",
+         "--batch-size", "2"],
+        env=cli_env(url, tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: hashed_count(url) >= 20, timeout=120, every=0.05)
+    embedded.restart(home)
+    assert hashed_count(url) < 243, "the job finished before the restart: make it bigger"
+    out, err = scan.communicate(timeout=300)
+    assert scan.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "completed" and result["failed"] == []
+    assert result["files"] == 243
+    expected = sorted(sorted([str(photos[i]), str(pics / f"copy-{i}.jpg")]) for i in (3, 50, 120))
+    assert sorted(g["members"] for g in result["groups"]) == expected
