@@ -119,9 +119,14 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
                       hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
                       hash_kind=spec.kind, reuse=not args.rehash)
     job_id = repository().submit(roots, files(), opts)
-    # A hash phase with nothing to decode (a rescan) moves on here and now.
-    step_job(job_id, "hash", force_kick=True)
-    actors.arm_monitor()
+    try:
+        # A hash phase with nothing to decode (a rescan) moves on here and now.
+        step_job(job_id, "hash", force_kick=True)
+        actors.arm_monitor()
+    except KeyboardInterrupt:
+        # The job exists but its id was never shown: leave it cancelled and say how to go on.
+        interrupted(job_id, 1, stderr_console())
+        raise
     return job_id
 
 
@@ -158,6 +163,7 @@ def see_through(job_id: int, count: int, console: Console, live: bool):  # type:
     from neardup.inline import finish_inline
     from neardup.workers import LocalWorkers, WorkerError
 
+    handled = False
     try:
         if count and finish_inline(job_id):
             progress = repository().progress(job_id)
@@ -167,8 +173,15 @@ def see_through(job_id: int, count: int, console: Console, live: bool):  # type:
             try:
                 return wait(job_id, workers, console, live=live)
             except KeyboardInterrupt:
+                # Cancel while the workers still run, so they stop claiming before they are stopped.
+                handled = True
                 interrupted(job_id, workers.count, console)
                 raise
+    except KeyboardInterrupt:
+        # Ctrl-C before the workers were up (or while they started) must cancel all the same.
+        if not handled:
+            interrupted(job_id, count, console)
+        raise
     except WorkerError as e:
         raise Fail(f"local worker: {e}", Exit.DATABASE) from None
 

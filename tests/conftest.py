@@ -114,9 +114,13 @@ def start_workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., l
 
     def start(n: int = 1, url: str | None = None) -> list[subprocess.Popen[bytes]]:
         env = cli_env(url or database_url, tmp_path / "home")
+        # Each worker's log beside the test's files: a failure in CI can be read there.
+        logs = [open(tmp_path / f"worker-{len(procs) + i}.log", "ab") for i in range(n)]
         new = [subprocess.Popen([sys.executable, "-m", "dramatiq", "actors", "-p", "1", "-t", "2"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True) for _ in range(n)]
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True) for log in logs]
+        for log in logs:
+            log.close()
         procs.extend(new)
         return new
 

@@ -2,18 +2,28 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from conftest import cli_env, wait_for
 from db.control import JobControl
+from db.queries import q
 from db.repository import JobOptions, Repository
 from photos import save_near_copy, save_photos
 from test_workers import photo_files
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        os.killpg(w.pid, signal.SIGTERM)
+    for w in workers:
+        w.wait(timeout=60)
 
 
 def group_sets(repo: Repository, job: int) -> list[list[str]]:
@@ -28,24 +38,33 @@ def finished_rows(repo: Repository, job: int) -> dict[int, tuple]:
 
 
 def test_cancel_then_resume_gives_the_same_groups_as_an_uninterrupted_run_without_redoing_work(
-    start_workers, run_cli, repo: Repository, tmp_path: Path
+    start_workers, run_cli, repo: Repository, tmp_path: Path, database_url: str
 ) -> None:
-    # Enough files that the cancel lands mid-phase however fast hashing gets.
     files = photo_files(tmp_path / "pics", 400, copies=4)
     opts = JobOptions(batch_size=2, block_size=32)
     reference = repo.submit([str(tmp_path / "pics")], files, opts)
-    start_workers(2)
+    workers = start_workers(2)
     wait_for(lambda: repo.progress(reference).finished, timeout=180)
     assert repo.progress(reference).status == "completed"
+    stop(workers)
 
-    # Submitted as a user does: `neardup submit` arms the monitor, whose chain ended with the
-    # reference job (a bare Repository.submit would wait for the next worker start).
+    # Submitted as a user does: `neardup submit` arms the monitor. No worker runs yet, so every
+    # hash row is still pending when a gate locks all but the first ten: the workers can finish
+    # those and nothing else, so the cancel lands mid-phase however fast hashing is.
     done = run_cli("submit", str(tmp_path / "pics"), "--batch-size", "2", "--block-size", "32", "--rehash")
     assert done.returncode == 0, done.stderr
     job = int(done.stdout)
-    wait_for(lambda: repo.progress(job).phases[0].done >= 4, timeout=60, every=0.01)
-    control = JobControl(repo)
-    assert control.cancel(job) is not None
+    with psycopg.connect(database_url) as gate:
+        # (FOR UPDATE beside OFFSET would lock the skipped rows too: pick the rows first.)
+        locked = gate.execute("SELECT id FROM work WHERE id IN (SELECT id FROM work WHERE job_id = %s "
+                              "AND phase = 'hash' ORDER BY id OFFSET 10) FOR UPDATE", (job,)).fetchall()
+        assert locked and repo.progress(job).phases[0].done == 0
+        start_workers(2)
+        wait_for(lambda: repo.progress(job).phases[0].done >= 4, timeout=120, every=0.01)
+        # The cancel statement itself runs behind the gate (it would wait for the gate's locks).
+        row = gate.execute(q("cancel_job"), {"job_id": job}).fetchone()
+        assert row is not None and row[1] > 0
+    assert JobControl(repo).cancel(job) is None, "a second cancel finds nothing to do"
     # Running rows finish (or are abandoned); nothing new is claimed once they have.
     wait_for(lambda: repo.progress(job).phases[0].running == 0, timeout=60)
     stopped = repo.progress(job)
@@ -76,11 +95,9 @@ def test_ctrl_c_during_scan_leaves_a_cancelled_job_that_resume_finishes(
                             env=cli_env(database_url, tmp_path / "home"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
-    def hashed_some() -> bool:
-        jobs = repo.jobs()
-        return bool(jobs) and jobs[0].phases[0].done >= 10
-
-    wait_for(hashed_some, timeout=120, every=0.05)
+    # Ctrl-C as soon as the job exists: before its workers are up, or while they start, it must
+    # cancel all the same (waiting for some hashing instead races a fast machine to the end).
+    wait_for(repo.jobs, timeout=120, every=0.01)
     scan.send_signal(signal.SIGINT)
     out, err = scan.communicate(timeout=120)
     job = repo.jobs()[0].job
