@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 from conftest import wait_for
@@ -79,7 +80,19 @@ def test_a_worker_killed_mid_row_has_its_row_reclaimed_and_the_pairs_are_unchang
                                 "AND status = 'running'", (job,)).fetchall()
         return [r[0] for r in rows]
 
-    held = wait_for(running, timeout=90, every=0.01)
+    def stopped_holding() -> list[int]:
+        # Freeze the worker, then look: a row still running a moment later is one it holds (a
+        # look before the freeze could see a row it finishes before the kill lands).
+        if not running():
+            return []
+        os.killpg(victim.pid, signal.SIGSTOP)
+        time.sleep(0.2)  # a COMMIT already sent is still carried out by the server
+        rows = running()
+        if not rows:
+            os.killpg(victim.pid, signal.SIGCONT)
+        return rows
+
+    held = wait_for(stopped_holding, timeout=90, every=0.01)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     start_workers(2)
