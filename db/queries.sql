@@ -161,9 +161,12 @@ UPDATE job_phase SET started_at = now()
 WHERE job_id = %(job_id)s AND phase = %(phase)s AND started_at IS NULL;
 
 -- name: make_finalize_work
-INSERT INTO work (job_id, phase, units)
-SELECT %(job_id)s, 'finalize', greatest(1, count(*)) FROM file
-WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL;
+-- One row per cluster row's range of components, carrying the same number of files, so the phase
+-- moves as its rows finish. No groups, no rows: the monitor completes the job at once.
+INSERT INTO work (job_id, phase, units, block_a, block_b)
+SELECT job_id, 'finalize', units, block_a, block_b FROM work
+WHERE job_id = %(job_id)s AND phase = 'cluster' AND block_a IS NOT NULL
+ORDER BY block_a;
 
 -- name: failed_work
 SELECT phase, block_a, block_b, error FROM work
@@ -186,14 +189,14 @@ ON CONFLICT DO NOTHING;
 -- name: job_pairs
 SELECT a, b FROM pair WHERE job_id = %(job_id)s;
 
--- name: clear_groups
-WITH cleared AS (UPDATE file SET group_no = NULL WHERE job_id = %(job_id)s AND group_no IS NOT NULL)
-DELETE FROM dup_group WHERE job_id = %(job_id)s;
-
 -- name: complete_job
+-- A job with no rows to claim in any phase never became running: it completes from pending.
 UPDATE job SET status = 'completed', phase = 'done', finished_at = now()
-WHERE id = %(job_id)s AND phase = 'finalize' AND status = 'running'
+WHERE id = %(job_id)s AND phase = 'finalize' AND status IN ('pending', 'running')
 RETURNING id;
+
+-- name: count_groups
+SELECT count(*) FROM dup_group WHERE job_id = %(job_id)s;
 
 -- name: fail_job
 UPDATE job SET status = 'failed', error = %(error)s, finished_at = now()
@@ -535,17 +538,21 @@ FROM unnest(%(keepers)s::bigint[], %(members)s::text[], %(reasons)s::text[]) AS 
 ON CONFLICT DO NOTHING;
 
 -- name: assemble_groups
--- Number the decided groups by their first member and mark their files.
-WITH numbered AS (
-    SELECT keeper_id, members, reason, row_number() OVER (ORDER BY members[1])::int AS no
-    FROM cluster_group WHERE job_id = %(job_id)s
+-- The groups decided in one range of components become numbered groups, their files marked. A
+-- group's number is its first member's id: unique in the job, in the order groups are listed,
+-- and the same however often the row is worked (redelivery changes nothing).
+WITH mine AS (
+    SELECT cg.keeper_id, cg.members, cg.reason
+    FROM file k JOIN cluster_group cg ON cg.job_id = k.job_id AND cg.keeper_id = k.id
+    WHERE k.job_id = %(job_id)s AND k.component BETWEEN %(first)s AND %(last)s
 ), made AS (
     INSERT INTO dup_group (job_id, group_no, keeper_id, members, reason)
-    SELECT %(job_id)s, no, keeper_id, cardinality(members), reason FROM numbered
+    SELECT %(job_id)s, members[1], keeper_id, cardinality(members), reason FROM mine
+    ON CONFLICT DO NOTHING
 )
-UPDATE file f SET group_no = n.no
-FROM numbered n CROSS JOIN LATERAL unnest(n.members) AS m(id)
-WHERE f.id = m.id;
+UPDATE file f SET group_no = m.members[1]
+FROM mine m CROSS JOIN LATERAL unnest(m.members) AS x(id)
+WHERE f.id = x.id AND f.group_no IS DISTINCT FROM m.members[1];
 
 -- name: work_attempts
 SELECT phase, count(*) AS rows, sum(attempts) AS attempts, max(attempts) AS most,

@@ -247,29 +247,13 @@ class Repository(CompareClusterMethods):
 
     @retrying()
     def finish_finalize_work(self, claim: Claim, row: WorkRow) -> bool:
-        """Number the groups the cluster phase decided; the job completes in this transaction."""
-        try:
-            return self._finish_finalize(claim, row)
-        except Rollback:
-            return False
-
-    def _finish_finalize(self, claim: Claim, row: WorkRow) -> bool:
+        """Number the groups decided in the row's range of components; the monitor completes the
+        job once no finalize row is left."""
         with self._tx() as cur:
             cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
             if cur.fetchone() is None:
                 return False
-            job = {"job_id": row.job_id}
-            cur.execute(q("complete_job"), job)
-            if cur.fetchone() is None:
-                # Cancelled meanwhile: keep nothing, so a resumed job finalizes afresh.
-                raise Rollback
-            cur.execute(q("clear_groups"), job)
-            cur.execute(q("assemble_groups"), job)
-            groups = cur.rowcount
-            cur.execute(q("drop_compare_blocks"), job)
-            cur.execute(q("finish_job_phase"), {**job, "phase": "finalize"})
-            phase_event(cur, row.job_id, "phase_completed", "finalize")
-            emit(cur, row.job_id, "job_completed", None, groups=groups)
+            cur.execute(q("assemble_groups"), {"job_id": row.job_id, "first": row.block_a, "last": row.block_b})
             return True
 
     # -- reading results ------------------------------------------------------------------

@@ -108,9 +108,24 @@ class Transitions:
                 if cur.fetchone() is not None:
                     emit(cur, job_id, "job_failed", phase, error=message)
                 return None
+            if phase == "finalize":
+                self._complete(cur, job_id)
+                return None
             if phase not in NEXT_PHASE:
                 return None
             return self._advance(cur, job_id, phase, NEXT_PHASE[phase])
+
+    def _complete(self, cur, job_id: int) -> None:
+        args = {"job_id": job_id}
+        cur.execute(q("complete_job"), args)
+        if cur.fetchone() is None:
+            return  # Another monitor completed it first, or it was cancelled.
+        cur.execute(q("count_groups"), args)
+        groups = cur.fetchone()[0]
+        cur.execute(q("drop_compare_blocks"), args)
+        cur.execute(q("finish_job_phase"), {**args, "phase": "finalize"})
+        phase_event(cur, job_id, "phase_completed", "finalize")
+        emit(cur, job_id, "job_completed", None, groups=groups)
 
     def _kick(self, cur, job_id: int, pending: int, interval_s: float) -> Kick | None:
         cur.execute(q("kick_due"), {"job_id": job_id, "interval_s": interval_s})
@@ -140,6 +155,9 @@ class Transitions:
             cur.execute(q("make_finalize_work"), args)
         made = cur.rowcount
         phase_event(cur, job_id, "phase_started", dst)
+        if dst == "finalize" and not made:
+            self._complete(cur, job_id)  # no groups to number
+            return None
         cur.execute(q("job_settings"), args)
         fanout = cur.fetchone()[5]
         return Kick(job_id, dst, min(made, fanout), made) if made else None

@@ -25,7 +25,7 @@ examples:
   neardup bench compare --n 20000                a quicker run, one figure per line
   neardup bench compare --n 100000 --block-size 224 --json
                                                  100,000+ block-pair rows (tiny blocks): none lost
-                                                 or repeated, finalize run once
+                                                 or repeated, the job completed once
 """
 
 POLL_S = 0.02
@@ -71,6 +71,7 @@ def _say(text: str) -> None:
 
 
 def bench_compare(args: argparse.Namespace) -> int:
+    from db.events import EventLog
     from db.repository import JobOptions
     from neardup import bench_inprocess as inproc
     from neardup.commands import connect, repository
@@ -110,7 +111,9 @@ def bench_compare(args: argparse.Namespace) -> int:
         "margin": margin, "noise": args.noise, "stored_hashes_per_image": data.stored_hashes / args.n,
         "status": progress.status,
         "block_pair_rows": rows, "rows_lost": rows - done, "rows_repeated": tries - rows,
-        "most_attempts": most, "finalize_attempts": attempts.get("finalize", (0, 0, 0, 0))[1],
+        "most_attempts": most, "finalize_rows": attempts.get("finalize", (0, 0, 0, 0))[0],
+        "finalize_attempts": attempts.get("finalize", (0, 0, 0, 0))[1],
+        "completions": sum(e.kind == "job_completed" for e in EventLog(repo).all_after(job)),
         "cluster_rows": attempts.get("cluster", (0, 0, 0, 0))[0],
         "job_wall_s": wall, "phase_s": repo.phase_seconds(job), "in_process_s": local["in_process_s"],
         "in_process_kernel_s": local["kernel_s"], "in_process_grouping_s": local["grouping_s"],

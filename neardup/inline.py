@@ -37,4 +37,5 @@ def finish_inline(job_id: int) -> bool:
     step_job(job_id, "cluster")
     work_through(job_id, "finalize", finalize_row, claim_limit=1, budget_s=float("inf"),
                  resend=lambda: None, poke=lambda: None)
+    step_job(job_id, "finalize")
     return True

@@ -68,8 +68,9 @@ def test_a_job_with_no_files_moves_through_every_phase(repo: Repository) -> None
     claim = repo.claim(job, "cluster", 1, 60.0)
     empty = np.empty(0, dtype=np.int64)
     assert repo.finish_components(claim, claim.rows[0], empty, empty, [])
-    kick = t.step(job, "cluster")
-    assert kick is not None and kick.phase == "finalize" and kick.tickets == 1
+    # No groups to number: the finalize phase has no rows and the job completes in that transition.
+    assert t.step(job, "cluster") is None
+    assert repo.progress(job).status == "completed"
 
 
 def test_the_monitor_chain_ends_when_idle_and_is_armed_again_by_new_work(repo: Repository) -> None:
