@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from functools import cache
 
@@ -54,6 +55,14 @@ class WorkerChecks(Middleware):
         # first chained component for importing hdbscan.
         warm()
         warm_clustering()
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # A ticket keeps its thread for seconds, claiming rows until none are left. Dramatiq's
+        # default prefetch (two messages a thread) let one worker hold tickets it could not start
+        # while another worker idled; one message a thread spreads them. An operator's
+        # dramatiq_queue_prefetch setting still wins.
+        if not os.environ.get("dramatiq_queue_prefetch"):
+            worker.queue_prefetch = worker.worker_threads
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from actors.monitor_jobs import arm_monitor

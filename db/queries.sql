@@ -513,9 +513,10 @@ RETURNING id;
 INSERT INTO work (job_id, phase, units) VALUES (%(job_id)s, 'cluster', 1);
 
 -- name: set_components
-UPDATE file f SET component = v.c
+INSERT INTO file_component (job_id, component, file_id)
+SELECT %(job_id)s, v.c, v.id
 FROM unnest(%(ids)s::bigint[], %(components)s::int[]) AS v(id, c)
-WHERE f.id = v.id AND f.job_id = %(job_id)s;
+ON CONFLICT DO NOTHING;
 
 -- name: make_cluster_work
 -- One row per range of components (a large component alone, small ones batched); units: files.
@@ -525,10 +526,10 @@ FROM unnest(%(units)s::bigint[], %(firsts)s::int[], %(lasts)s::int[]) AS v(units
 ORDER BY v.first;
 
 -- name: component_members
-SELECT component, id, hash, alt_hashes, coalesce(width::bigint * height, 0), size, mtime, path
-FROM file
-WHERE job_id = %(job_id)s AND component BETWEEN %(first)s AND %(last)s
-ORDER BY component, id;
+SELECT c.component, f.id, f.hash, f.alt_hashes, coalesce(f.width::bigint * f.height, 0), f.size, f.mtime, f.path
+FROM file_component c JOIN file f ON f.id = c.file_id
+WHERE c.job_id = %(job_id)s AND c.component BETWEEN %(first)s AND %(last)s
+ORDER BY c.component, f.id;
 
 -- name: insert_cluster_groups
 -- members arrive as bigint[] literals, one per group (unnest cannot take ragged arrays).
@@ -543,8 +544,8 @@ ON CONFLICT DO NOTHING;
 -- and the same however often the row is worked (redelivery changes nothing).
 WITH mine AS (
     SELECT cg.keeper_id, cg.members, cg.reason
-    FROM file k JOIN cluster_group cg ON cg.job_id = k.job_id AND cg.keeper_id = k.id
-    WHERE k.job_id = %(job_id)s AND k.component BETWEEN %(first)s AND %(last)s
+    FROM file_component c JOIN cluster_group cg ON cg.job_id = c.job_id AND cg.keeper_id = c.file_id
+    WHERE c.job_id = %(job_id)s AND c.component BETWEEN %(first)s AND %(last)s
 ), made AS (
     INSERT INTO dup_group (job_id, group_no, keeper_id, members, reason)
     SELECT %(job_id)s, members[1], keeper_id, cardinality(members), reason FROM mine
