@@ -129,9 +129,9 @@ def command_modules() -> list[ModuleType]:
 
 def bench_modules() -> list[ModuleType]:
     # Each adds one benchmark kind under `neardup bench` with register_bench(kinds).
-    from neardup import bench, bench_cli, bench_hash
+    from neardup import bench, bench_cli, bench_hash, bench_rescan
 
-    return [bench_hash, bench_cli, bench]
+    return [bench_hash, bench_rescan, bench_cli, bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
