@@ -20,9 +20,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
 from neardup.variants import HashBlock, distance_matrix
 
 __all__ = ["batch_components", "components", "split_component", "split_hashes", "warm_clustering"]
@@ -38,6 +35,10 @@ def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     if len(ids) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
+    # scipy costs a fresh process ~0.2 s to import: only a job with pairs pays for it.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n = len(ids)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)

@@ -16,67 +16,20 @@ from functools import cache
 from itertools import pairwise
 
 import numpy as np
-from numba import njit, types
-from numba.extending import intrinsic
 
-from neardup.matching import Triple, _as_uint64, _check_arguments
+from neardup.matching import Triple, _as_uint64, _check_arguments, close_pairs
 
 __all__ = ["close_pairs_fast", "default_threads", "warm"]
 
-# Hashes of b scanned per hit test: small enough that a rescan is cheap, large enough that the
-# vectorised loop runs long.
-_CHUNK = 1024
 # Initial output slots per band; a band with more hits runs again with exactly what it needs.
 _BAND_CAPACITY = 4096
 # Bands per thread: evens out the tail when one thread is slowed by something else.
 _BANDS_PER_THREAD = 4
 # Below this many pairs a single band on the calling thread beats handing work out.
 _MIN_PARALLEL_PAIRS = 4_000_000
-
-
-@intrinsic
-def _popcount(typingctx, x):  # type: ignore[no-untyped-def]
-    # numba has no popcount of its own; llvm.ctpop is what vectorises.
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _hits(x, seg, threshold):  # type: ignore[no-untyped-def]
-    # A reduction over a slice (no index arithmetic, no stores): the shape LLVM vectorises.
-    h = 0
-    for j in range(seg.size):
-        h += _popcount(x ^ seg[j]) <= threshold
-    return h
-
-
-@njit(nogil=True, cache=True)
-def _band(a, b, start, stop, same, threshold, out_i, out_j, out_d):  # type: ignore[no-untyped-def]
-    """Pairs of rows start..stop of a against b; returns how many there are (even past capacity)."""
-    n = 0
-    cap = out_i.size
-    nb = b.size
-    for i in range(start, stop):
-        x = a[i]
-        c0 = i + 1 if same else 0
-        while c0 < nb:
-            c1 = min(c0 + _CHUNK, nb)
-            seg = b[c0:c1]
-            if _hits(x, seg, threshold):
-                for k in range(seg.size):
-                    d = _popcount(x ^ seg[k])
-                    if d <= threshold:
-                        if n < cap:
-                            out_i[n] = i
-                            out_j[n] = c0 + k
-                            out_d[n] = d
-                        n += 1
-            c0 = c1
-    return n
+# Below this many pairs numpy answers in a few milliseconds, while a fresh process spends about
+# 0.3 s importing numba and loading the compiled kernel: a rescan compared in the CLI stays numpy.
+_NUMPY_BELOW = 4_000_000
 
 
 def default_threads() -> int:
@@ -106,6 +59,8 @@ def row_bands(n_left: int, n_right: int, same: bool, count: int) -> list[tuple[i
 
 def _run_band(left: np.ndarray, right: np.ndarray, span: tuple[int, int], same: bool,
               threshold: int) -> Triple:
+    from neardup.kernel_jit import _band
+
     capacity = _BAND_CAPACITY
     while True:
         out_i = np.empty(capacity, dtype=np.int64)
@@ -124,6 +79,8 @@ def close_pairs_fast(a: np.ndarray, b: np.ndarray, threshold: int, *, same: bool
     _check_arguments(left, right, threshold, same)
     threads = default_threads() if threads is None else max(1, threads)
     pairs = len(left) * len(right) // (2 if same else 1)
+    if pairs < _NUMPY_BELOW:
+        return close_pairs(left, right, threshold, same=same)
     count = 1 if threads == 1 or pairs < _MIN_PARALLEL_PAIRS else threads * _BANDS_PER_THREAD
     spans = row_bands(len(left), len(right), same, count)
     if len(spans) <= 1:
@@ -140,5 +97,5 @@ def close_pairs_fast(a: np.ndarray, b: np.ndarray, threshold: int, *, same: bool
 def warm() -> None:
     """Compile (or load from numba's cache) now, not in the first row a worker claims."""
     h = np.arange(4, dtype=np.uint64)
-    close_pairs_fast(h, h, 1, same=True, threads=1)
-    close_pairs_fast(h, h, 1, same=False, threads=1)
+    for same in (True, False):
+        _run_band(h, h, (0, len(h)), same, 1)

@@ -18,6 +18,7 @@ def tiny_bands(monkeypatch: pytest.MonkeyPatch) -> None:
     # Many bands with room for 2 pairs each: the thread split and the overflow rerun both run.
     monkeypatch.setattr(kernel, "_MIN_PARALLEL_PAIRS", 0)
     monkeypatch.setattr(kernel, "_BAND_CAPACITY", 2)
+    monkeypatch.setattr(kernel, "_NUMPY_BELOW", 0)  # the compiled kernel, however small the input
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -45,6 +46,20 @@ def test_the_kernel_agrees_with_numpy_on_a_larger_block_pair() -> None:
         slow = close_pairs(a, right, 20, same=same)
         assert len(fast[0]) > 100
         assert all(np.array_equal(x, y) for x, y in zip(fast, slow))
+
+
+def test_small_inputs_are_answered_by_numpy_with_the_compiled_kernels_exact_result(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(9)
+    base = random_hashes(400, rng)
+    a = np.concatenate([base, with_planted_copies(base, rng)])
+    assert len(a) * len(a) // 2 < kernel._NUMPY_BELOW
+    small = close_pairs_fast(a, a, THRESHOLD, same=True)
+    monkeypatch.setattr(kernel, "_NUMPY_BELOW", 0)
+    compiled = close_pairs_fast(a, a, THRESHOLD, same=True)
+    assert len(small[0]) >= 100
+    assert all(np.array_equal(x, y) for x, y in zip(small, compiled))
 
 
 def test_bands_split_the_triangle_into_equal_work() -> None:
