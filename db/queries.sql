@@ -17,9 +17,67 @@ INSERT INTO job_phase (job_id, phase, ordinal, weight, started_at)
 VALUES (%(job_id)s, %(phase)s, %(ordinal)s::smallint, %(weight)s,
         CASE WHEN %(ordinal)s::smallint = 0 THEN now() END);
 
--- name: copy_files
--- A file the walk could not read arrives already failed, with its reason: nothing found is lost.
-COPY file (job_id, path, path_raw, size, mtime, status, error) FROM STDIN;
+-- name: create_walk
+-- What the walk found, staged for one INSERT into file: each file row is written once, with its
+-- reused hashes and its settled row already in it (an UPDATE after would write every row and
+-- its eight index entries again).
+CREATE TEMP TABLE walk (path text NOT NULL, path_raw bytea, size bigint NOT NULL,
+                        mtime double precision NOT NULL, error text) ON COMMIT DROP;
+
+-- name: copy_walk
+COPY walk (path, path_raw, size, mtime, error) FROM STDIN;
+
+-- name: count_walk
+SELECT count(*) FROM walk;
+
+-- name: insert_walked_files
+-- A file the walk could not read arrives failed, with its reason: nothing found is lost. A file
+-- whose path, size and modification time match the latest file of that path an earlier job hashed
+-- with this kind takes its hashes and arrives skipped: rescanning an unchanged tree decodes
+-- nothing. One index probe per file (file_reuse_idx), however many jobs have seen the path. The
+-- settled files (failed or skipped) share one finished hash row, so every file is some row's unit
+-- and the views need read nothing else. kind NULL: no reuse (`--rehash`).
+WITH looked AS MATERIALIZED (
+    SELECT w.path, w.path_raw, w.size, w.mtime, w.error,
+           o.hash, o.alt_hashes, o.hash_kind, o.digest, o.width, o.height,
+           CASE WHEN w.error IS NOT NULL THEN 'failed'
+                WHEN o.hash IS NOT NULL THEN 'skipped' ELSE 'pending' END AS status
+    FROM walk w
+    LEFT JOIN LATERAL (
+        SELECT o.hash, o.alt_hashes, o.hash_kind, o.digest, o.width, o.height, o.size, o.mtime, o.path_raw
+        FROM file o
+        WHERE md5(o.path) = md5(w.path) AND o.path = w.path AND o.hash IS NOT NULL
+          AND o.hash_kind = %(kind)s
+        ORDER BY md5(o.path) DESC, o.id DESC
+        LIMIT 1
+    ) o ON w.error IS NULL AND o.size = w.size AND o.mtime = w.mtime
+           AND o.path_raw IS NOT DISTINCT FROM w.path_raw
+), settled AS (
+    INSERT INTO work (job_id, phase, status, units, failed_units, skipped_units)
+    SELECT %(job_id)s, 'hash', 'done', count(*),
+           count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped')
+    FROM looked WHERE status <> 'pending' HAVING count(*) > 0
+    RETURNING id
+)
+INSERT INTO file (job_id, path, path_raw, size, mtime, status, error, hash, alt_hashes, hash_kind,
+                  digest, width, height, work_id)
+SELECT %(job_id)s, l.path, l.path_raw, l.size, l.mtime, l.status, l.error, l.hash, l.alt_hashes,
+       l.hash_kind, l.digest, l.width, l.height,
+       CASE WHEN l.status <> 'pending' THEN (SELECT id FROM settled) END
+FROM looked l;
+
+-- name: plan_for_lookups
+-- For insert_walked_files: the newest entry of a path nearly always matches, so a backward index
+-- scan stops at once (O(1) however many scans saw the path), but the planner, counting every
+-- entry of the path, prefers a bitmap scan that reads them all; and a JIT compile costs more than
+-- the statement. Both for this transaction only, until plan_default.
+SELECT set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true);
+
+-- name: plan_default
+SELECT set_config('enable_bitmapscan', 'on', true);
+
+-- name: settled_work
+SELECT id FROM work WHERE job_id = %(job_id)s AND phase = 'hash' AND status = 'done';
 
 -- name: make_hash_work
 -- Cut the job's files into batches; each batch is one hash work row. Files of one size share a
@@ -281,24 +339,6 @@ SELECT j.id, %(kind)s, pp.phase,
                           'skipped', pp.skipped, 'fraction', pp.fraction)
 FROM j JOIN phase_progress pp ON pp.job_id = j.id AND pp.phase = %(phase)s
 RETURNING id;
-
--- name: make_settled_work
--- Files that arrive already settled (failed during the walk, or skipped) get one finished hash
--- row of their own, so every file is some row's unit and the views need read nothing else.
-WITH settled AS (
-    SELECT id, status FROM file
-    WHERE job_id = %(job_id)s AND work_id IS NULL AND status IN ('failed', 'skipped')
-), made AS (
-    INSERT INTO work (job_id, phase, status, units, failed_units, skipped_units)
-    SELECT %(job_id)s, 'hash', 'done', count(*),
-           count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'skipped')
-    FROM settled HAVING count(*) > 0
-    RETURNING id
-)
-UPDATE file f SET work_id = made.id
-FROM made, settled
-WHERE f.id = settled.id
-RETURNING made.id;
 
 -- name: tally_work_files
 -- A finished hash row records how many of its files failed or were skipped: the row's own
@@ -577,29 +617,6 @@ WHERE id = %(job_id)s;
 
 -- name: job_hashing
 SELECT hash_algo, hash_size, rotations, reuse, hash_kind FROM job WHERE id = %(job_id)s;
-
--- name: reuse_stored_hashes
--- A file whose path, size and modification time match the latest file of that path an earlier job
--- hashed with the same kind takes its hashes and is skipped: rescanning an unchanged tree decodes
--- nothing. One index probe per file (file_reuse_idx), however many jobs have seen the path.
-UPDATE file n
-SET status = 'skipped', hash = o.hash, alt_hashes = o.alt_hashes, hash_kind = o.hash_kind,
-    digest = o.digest, width = o.width, height = o.height
-FROM (
-    SELECT n.id, o.*
-    FROM file n
-    CROSS JOIN LATERAL (
-        SELECT o.hash, o.alt_hashes, o.hash_kind, o.digest, o.width, o.height, o.size, o.mtime, o.path_raw
-        FROM file o
-        WHERE md5(o.path) = md5(n.path) AND o.path = n.path AND o.hash IS NOT NULL
-          AND o.hash_kind = %(kind)s AND o.job_id <> n.job_id
-        ORDER BY md5(o.path) DESC, o.id DESC
-        LIMIT 1
-    ) o
-    WHERE n.job_id = %(job_id)s AND n.status = 'pending'
-      AND o.size = n.size AND o.mtime = n.mtime AND o.path_raw IS NOT DISTINCT FROM n.path_raw
-) o
-WHERE n.id = o.id;
 
 -- name: known_digests
 -- What is already known about these contents: this job's outcome for a byte-identical file

@@ -109,22 +109,25 @@ class Repository(CompareClusterMethods):
         """One transaction: the job, its phases, its files and its hash work rows."""
         with self._tx() as cur:
             job_id = self._insert_job(cur, roots, opts)
-            with cur.copy(q("copy_files")) as copy:
+            cur.execute(q("create_walk"))
+            with cur.copy(q("copy_walk")) as copy:
                 for f in files:
                     path, raw = _storable_path(f.path)
-                    status = "failed" if f.error else "pending"
-                    copy.write_row((job_id, path, raw, f.size, f.mtime, status, f.error))
+                    copy.write_row((path, raw, f.size, f.mtime, f.error))
+            cur.execute(q("count_walk"))
             # Phases before rows: inserting work rows sizes their phase (a trigger), and refuses
             # rows for a phase the job does not have.
-            n_files, first_phase = self._insert_phases(cur, job_id)
+            n_files, first_phase = self._insert_phases(cur, job_id, cur.fetchone()[0])
             cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
                                                "rotations": opts.rotations, "reuse": opts.reuse,
                                                "kind": opts.hash_kind})
-            if opts.reuse and opts.hash_kind:
-                cur.execute(q("reuse_stored_hashes"), {"job_id": job_id, "kind": opts.hash_kind})
+            cur.execute(q("plan_for_lookups"))
+            cur.execute(q("insert_walked_files"), {
+                "job_id": job_id, "kind": opts.hash_kind if opts.reuse else None})
+            cur.execute(q("plan_default"))
             cur.execute(q("make_hash_work"), {"job_id": job_id, "batch_size": opts.batch_size})
             rows = -(-cur.rowcount // opts.batch_size)
-            cur.execute(q("make_settled_work"), {"job_id": job_id})
+            cur.execute(q("settled_work"), {"job_id": job_id})
             settled = [r[0] for r in cur.fetchall()]
             emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
             phase_event(cur, job_id, "phase_started", first_phase)
@@ -156,10 +159,11 @@ class Repository(CompareClusterMethods):
         return cur.fetchone()[0]
 
     @staticmethod
-    def _insert_phases(cur: psycopg.Cursor, job_id: int) -> tuple[int, str]:
+    def _insert_phases(cur: psycopg.Cursor, job_id: int, n_files: int | None = None) -> tuple[int, str]:
         """The job's phases with their fixed weights; (files, first phase)."""
-        cur.execute(q("count_job_files"), {"job_id": job_id})
-        n_files = cur.fetchone()[0]
+        if n_files is None:
+            cur.execute(q("count_job_files"), {"job_id": job_id})
+            n_files = cur.fetchone()[0]
         weights = phase_weights(n_files)
         for ordinal, (phase, weight) in enumerate(weights.items()):
             cur.execute(q("insert_job_phase"), {
