@@ -115,7 +115,7 @@ def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
 
 @dramatiq.actor(max_retries=5, min_backoff=200, max_backoff=5000, priority=5, time_limit=24 * 3_600_000)
 def cluster_components(job_id: int) -> None:
-    from actors.monitor_jobs import step_job
+    from actors.monitor_jobs import step_and_follow
 
     work_through(job_id, "cluster", cluster_row, claim_limit=1, budget_s=5.0,
-                 resend=lambda: cluster_components.send(job_id), poke=lambda: step_job(job_id, "cluster"))
+                 resend=lambda: cluster_components.send(job_id), poke=lambda: step_and_follow(job_id, "cluster"))

@@ -7,6 +7,7 @@ worker holds only the blocks of the rows in its claim.
 from __future__ import annotations
 
 import logging
+import threading
 
 import dramatiq
 import numpy as np
@@ -33,12 +34,29 @@ def _hash_block(b: BlockHashes) -> HashBlock:
     return HashBlock.build(b.ids, b.hashes, b.alt_ids, b.alt_hashes)
 
 
+# The blocks of this thread's last claim, by (job, block): rows are claimed in block order, so the
+# next claim usually shares one of them and fetches only the other. Only blocks the new claim
+# needs are kept, so a thread still holds no more than its claim's blocks.
+_held = threading.local()
+
+
+def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBlock]:
+    held: dict[tuple[int, int], HashBlock] = getattr(_held, "blocks", {})
+    blocks = {k: held[(job_id, k)] for k in needed if (job_id, k) in held}
+    # Blocks not needed go before the fetch, so old and new ones are never held together.
+    del held
+    _held.blocks = {}
+    missing = sorted(needed - blocks.keys())
+    if missing:
+        blocks.update((k, _hash_block(b)) for k, b in repo.compare_blocks(job_id, missing).items())
+    _held.blocks = {(job_id, k): b for k, b in blocks.items()}
+    return blocks
+
+
 def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> None:
     job_id = claim.rows[0].job_id
     try:
-        fetched = repo.compare_blocks(job_id, [x for r in claim.rows for x in (r.block_a, r.block_b)])
-        blocks = {k: _hash_block(b) for k, b in fetched.items()}
-        del fetched
+        blocks = _blocks(repo, job_id, {x for r in claim.rows for x in (r.block_a, r.block_b)})
         parts = []
         for row in claim.rows:
             same = row.block_a == row.block_b
@@ -55,10 +73,10 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> None
 
 @dramatiq.actor(max_retries=5, min_backoff=200, max_backoff=5000, priority=10, time_limit=3_600_000)
 def compare_blocks(job_id: int) -> None:
-    from actors.monitor_jobs import step_job
+    from actors.monitor_jobs import step_and_follow
 
     # The ticket that ran out of rows steps the job itself (the transition is a conditional UPDATE,
     # safe from any thread): a message to the monitor would cost a broker round trip per phase.
     work_through(job_id, "compare", compare_claim, claim_limit=claim_limit, whole_claims=True,
                  budget_s=5.0, resend=lambda: compare_blocks.send(job_id),
-                 poke=lambda: step_job(job_id, "compare"))
+                 poke=lambda: step_and_follow(job_id, "compare"))

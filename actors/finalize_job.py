@@ -17,7 +17,7 @@ def finalize_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSett
 
 @dramatiq.actor(max_retries=5, min_backoff=200, max_backoff=5000, priority=5, time_limit=24 * 3_600_000)
 def finalize_job(job_id: int) -> None:
-    from actors.monitor_jobs import step_job
+    from actors.monitor_jobs import step_and_follow
 
     work_through(job_id, "finalize", finalize_row, claim_limit=1, budget_s=3600.0,
-                 resend=lambda: finalize_job.send(job_id), poke=lambda: step_job(job_id, "finalize"))
+                 resend=lambda: finalize_job.send(job_id), poke=lambda: step_and_follow(job_id, "finalize"))

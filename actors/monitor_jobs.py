@@ -21,24 +21,42 @@ log = logging.getLogger("neardup.monitor")
 TICK_MS = 1000
 
 
-def send_tickets(kick: Kick) -> None:
+# Phases a ticket goes straight on to when its own phase ends (each a few rows a job, or short).
+FOLLOW = frozenset({"cluster", "finalize"})
+
+
+def ticket_actor(phase: str) -> dramatiq.Actor:
     from actors.cluster_components import cluster_components
     from actors.compare_blocks import compare_blocks
     from actors.finalize_job import finalize_job
     from actors.hash_files import hash_files
 
-    actor = {"hash": hash_files, "compare": compare_blocks, "cluster": cluster_components,
-             "finalize": finalize_job}[kick.phase]
+    return {"hash": hash_files, "compare": compare_blocks, "cluster": cluster_components,
+            "finalize": finalize_job}[phase]
+
+
+def send_tickets(kick: Kick) -> None:
+    actor = ticket_actor(kick.phase)
     for _ in range(kick.tickets):
         actor.send(kick.job_id)
 
 
-def step_job(job_id: int, phase: str, force_kick: bool = False) -> None:
+def step_job(job_id: int, phase: str, force_kick: bool = False) -> Kick | None:
     kick = transitions().step(job_id, phase, force_kick=force_kick)
     if kick is not None:
         log.info("job %s: %s, %s ticket(s)", job_id, kick.phase, kick.tickets)
         send_tickets(kick)
         settle_work(transitions().repo.url, kick.rows)
+    return kick
+
+
+def step_and_follow(job_id: int, phase: str) -> None:
+    """step_job from a ticket that found its phase's rows all taken: if that moved the job on, this
+    thread starts on the next phase at once instead of waiting for a ticket to come back through
+    the broker (the tickets sent still bring every other worker in)."""
+    kick = step_job(job_id, phase)
+    if kick is not None and kick.rows and kick.phase in FOLLOW:
+        ticket_actor(kick.phase).fn(job_id)
 
 
 def tick() -> bool:
