@@ -92,6 +92,12 @@ def test_other_names_are_not_candidates(name: str) -> None:
     assert not is_candidate(name)
 
 
+def test_the_extensions_answered_without_pillows_registry_are_all_in_it() -> None:
+    from neardup.discovery import COMMON_EXTENSIONS, _image_extensions
+
+    assert COMMON_EXTENSIONS <= _image_extensions()
+
+
 def test_a_name_with_spaces_quotes_and_non_utf8_bytes_round_trips(tmp_path: Path) -> None:
     raw = os.fsencode(tmp_path) + b"/caf\xe9 'single' \"double\" photo.jpg"
     os.close(os.open(raw, os.O_CREAT | os.O_WRONLY, 0o644))
