@@ -1,4 +1,4 @@
-"""`neardup eval` (scoring a real scan against a ground truth) and `neardup bench hash`."""
+"""`neardup eval` (scoring a real scan against a ground truth), `neardup bench hash` and `bench rescan`."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,7 @@ from db.migrate import head_revision
 from db.repository import JobOptions, NewFile
 from neardup.cli import Fail
 from neardup.evaluate import TruthRow, read_truth, score
+from photos import save_near_copy, save_photos
 
 
 def truth(*rows: tuple[str, str]) -> list[TruthRow]:
@@ -83,6 +84,25 @@ def test_bench_hash_prints_both_throughputs_from_the_same_run(run_cli, tmp_path:
     assert r["neardup_images_per_s"] > 0 and r["imagehash_images_per_s"] > 0
     assert r["ratio"] == pytest.approx(r["neardup_images_per_s"] / r["imagehash_images_per_s"], rel=0.05)
     assert ":canon" in r["hash_kind"]
+
+
+def test_bench_rescan_times_a_rescan_that_reuses_every_stored_hash(run_cli, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    photos = save_photos(pics, range(6), size=(640, 480))
+    save_near_copy(photos[2], pics / "copy-2.jpg")
+    done = run_cli("bench", "rescan", "--dir", str(pics), "--workers", "1", "--rounds", "1", "--json",
+                   timeout=300)
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["images"] == 7 and r["rescan_reused"] == 7 and r["same_groups"] is True
+    assert r["first_scan_s"] > 0 and r["rescan_s"] > 0
+    assert r["ratio"] == pytest.approx(r["rescan_s"] / r["first_scan_s"], rel=0.01)
+
+
+def test_bench_rescan_refuses_a_folder_that_is_not_there(run_cli, tmp_path: Path) -> None:
+    done = run_cli("bench", "rescan", "--dir", str(tmp_path / "nowhere"), "--json")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"neardup: --dir {tmp_path / 'nowhere'}: not a directory"
 
 
 def test_same_size_files_share_a_hash_batch(repo) -> None:
