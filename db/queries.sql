@@ -27,9 +27,6 @@ CREATE TEMP TABLE walk (path text NOT NULL, path_raw bytea, size bigint NOT NULL
 -- name: copy_walk
 COPY walk (path, path_raw, size, mtime, error) FROM STDIN;
 
--- name: count_walk
-SELECT count(*) FROM walk;
-
 -- name: insert_walked_files
 -- A file the walk could not read arrives failed, with its reason: nothing found is lost. A file
 -- whose path, size and modification time match the latest file of that path an earlier job hashed
@@ -70,7 +67,8 @@ FROM looked l;
 -- For insert_walked_files: the newest entry of a path nearly always matches, so a backward index
 -- scan stops at once (O(1) however many scans saw the path), but the planner, counting every
 -- entry of the path, prefers a bitmap scan that reads them all; and a JIT compile costs more than
--- the statement. Both for this transaction only, until plan_default.
+-- the statement. Both for this transaction only: plan_default gives the bitmap scans back; JIT
+-- stays off for the submit's other short statements.
 SELECT set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true);
 
 -- name: plan_default

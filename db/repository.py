@@ -110,14 +110,15 @@ class Repository(CompareClusterMethods):
         with self._tx() as cur:
             job_id = self._insert_job(cur, roots, opts)
             cur.execute(q("create_walk"))
+            walked = 0
             with cur.copy(q("copy_walk")) as copy:
                 for f in files:
                     path, raw = _storable_path(f.path)
                     copy.write_row((path, raw, f.size, f.mtime, f.error))
-            cur.execute(q("count_walk"))
+                    walked += 1
             # Phases before rows: inserting work rows sizes their phase (a trigger), and refuses
             # rows for a phase the job does not have.
-            n_files, first_phase = self._insert_phases(cur, job_id, cur.fetchone()[0])
+            n_files, first_phase = self._insert_phases(cur, job_id, walked)
             cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
                                                "rotations": opts.rotations, "reuse": opts.reuse,
                                                "kind": opts.hash_kind})
