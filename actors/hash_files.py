@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import dramatiq
 
 from actors.tickets import one_line, work_through
 from db.models import Claim, FileToHash, HashResult, JobSettings, KnownContent, WorkRow
 from db.repository import Repository
-from neardup.hashing import Content, HashError, hash_content, read_content
 from neardup.hashspec import HashSpec
+
+if TYPE_CHECKING:
+    from neardup.hashing import Content
 
 
 class KindMismatch(RuntimeError):
@@ -37,6 +40,9 @@ def job_spec(repo: Repository, job_id: int) -> tuple[HashSpec, bool]:
 
 def guarded(call, *args):  # type: ignore[no-untyped-def]
     """(value, None) or (None, one-line reason): one file's failure is never the batch's."""
+    # Imported here: the CLI imports this module only to send tickets, and a rescan never decodes.
+    from neardup.hashing import HashError
+
     try:
         return call(*args), None
     except HashError as e:
@@ -46,6 +52,8 @@ def guarded(call, *args):  # type: ignore[no-untyped-def]
 
 
 def decode(f: FileToHash, content: Content, spec: HashSpec) -> KnownContent:
+    from neardup.hashing import hash_content
+
     info, error = guarded(lambda: hash_content(f.os_path, content, spec, draft=True))
     if error is not None:
         return KnownContent("failed", None, (), None, None, error)
@@ -59,6 +67,8 @@ def result(f: FileToHash, digest: bytes | None, content: KnownContent, copied: b
 
 def hash_batch(repo: Repository, job_id: int, files: Sequence[FileToHash], spec: HashSpec,
                reuse: bool = True) -> list[HashResult]:
+    from neardup.hashing import read_content
+
     contents = {f.id: guarded(read_content, f.os_path) for f in files}
     readable = {c.digest for c, error in contents.values() if error is None}
     known = repo.known_digests(job_id, spec.kind, sorted(readable), reuse) if readable else {}

@@ -107,7 +107,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
                    help="decode every file again instead of reusing hashes stored by earlier scans")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; the benchmark kinds (and numpy) are loaded only when argv asks for `bench`."""
     top = argparse.ArgumentParser(prog="neardup", description="Find near-duplicate photos.",
                                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,8 +116,10 @@ def parser() -> argparse.ArgumentParser:
         module.register(sub)
     bench = sub.add_parser("bench", help="benchmarks: JSON figures beside a baseline measured in the same run")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="KIND")
-    for module in bench_modules():
-        module.register_bench(kinds)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["bench"]:
+        for module in bench_modules():
+            module.register_bench(kinds)
     return top
 
 
@@ -136,7 +139,7 @@ def bench_modules() -> list[ModuleType]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
         return int(args.run(args))
     except Fail as e:
         print(f"neardup: {e}", file=sys.stderr)

@@ -8,7 +8,6 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from PIL import Image
 
 __all__ = ["FoundFile", "PathError", "check_roots", "is_candidate", "iter_files"]
 
@@ -63,6 +62,9 @@ def iter_files(roots: Sequence[str], errors: Errors | None = None) -> Iterator[F
 
 @functools.cache
 def _image_extensions() -> frozenset[str]:
+    # Pillow (and its plugins) only for a name the common set does not answer.
+    from PIL import Image
+
     # registered_extensions() loads every Pillow plugin, so do it once. Save-only formats
     # (PDF, EPS...) are not photos Pillow can read: leave them out.
     registered = {ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from neardup.orientation import DEFAULT_MARGIN
 
@@ -60,7 +60,14 @@ class HashSpec:
 @cache
 def library_versions() -> str:
     # The decoder and resampler (Pillow) and the hash functions (imagehash) fix the bits.
-    from neardup.jpeg import decoder_version
-
     jpeg = f"+simplejpeg-{decoder_version()}" if decoder_version() else ""
     return f"imagehash-{version('ImageHash')}+pillow-{version('pillow')}{jpeg}"
+
+
+@cache
+def decoder_version() -> str | None:
+    """simplejpeg's version when it is installed: it becomes part of the hash kind."""
+    try:
+        return version("simplejpeg")
+    except PackageNotFoundError:
+        return None

@@ -9,10 +9,9 @@ usual one-line reasons for bad files. Both decode with libjpeg-turbo's scaled ID
 from __future__ import annotations
 
 import struct
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
-
 from PIL import Image
+
+from neardup.hashspec import decoder_version
 
 # What ImageOps.exif_transpose does for each EXIF orientation.
 _EXIF_TRANSPOSE = {
@@ -27,15 +26,6 @@ _EXIF_TRANSPOSE = {
 _ORIENTATION_TAG = 0x0112
 _SOI = b"\xff\xd8\xff"
 _DECODABLE = frozenset({"Gray", "YCbCr", "RGB"})
-
-
-@cache
-def decoder_version() -> str | None:
-    """simplejpeg's version when it is installed: it becomes part of the hash kind."""
-    try:
-        return version("simplejpeg")
-    except PackageNotFoundError:
-        return None
 
 
 def header(data: bytes) -> tuple[int, int] | None:
