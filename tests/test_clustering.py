@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neardup.clustering import batch_components, components, split_component, split_hashes
+from neardup.clustering import DENSE_SHARE, batch_components, components, dense_core, split_component, split_hashes
 
 THRESHOLD = 10
 
@@ -60,6 +60,66 @@ def test_a_noise_point_joins_its_nearest_group_only_when_close_to_all_of_it() ->
     assert near == [[0, 1, 2, 3, 4]]  # 9 is within 10 of every member
     far = split_component(line(0, 2, 3, 4, 12), THRESHOLD)
     assert far == [[0, 1, 2, 3]]  # 12 is near 4 but 12 from 0: left alone
+
+
+def edits_of(center: int, rng: np.random.Generator, count: int, most_bits: int) -> list[int]:
+    """count hashes, each center with up to most_bits random bits flipped (one photo's edits)."""
+    return [flipped(center, *rng.choice(64, int(rng.integers(0, most_bits + 1)), replace=False).tolist())
+            for _ in range(count)]
+
+
+def test_many_edits_of_one_photo_stay_one_group_though_two_heavy_edits_are_far_apart() -> None:
+    # 30 light edits (up to 3 bits) and two heavy ones, 7 bits each way from the original: the
+    # heavy two are 14 apart, beyond the threshold, yet each is within it of every light edit.
+    rng = np.random.default_rng(1)
+    center = 0x1234_5678_9ABC_DEF0
+    light = [flipped(center, *rng.choice(range(16, 64), int(rng.integers(0, 4)), replace=False).tolist())
+             for _ in range(30)]
+    heavy = [flipped(center, *range(0, 7)), flipped(center, *range(7, 14))]
+    hashes = light + heavy
+    groups = split_hashes(list(range(len(hashes))), hashes, [()] * len(hashes), THRESHOLD)
+    assert groups == [list(range(len(hashes)))]
+
+
+def test_two_photos_edits_joined_by_a_bridge_never_share_a_group() -> None:
+    # Two unrelated photos (32 bits apart), 12 edits each, and a chain of images 4 bits apart
+    # from one to the other: one component, two photos.
+    rng = np.random.default_rng(2)
+    a = 0x0F0F_0F0F_0F0F_0F0F
+    b = flipped(a, *range(0, 64, 2))
+    steps = [flipped(a, *range(0, k, 2)) for k in range(8, 64, 8)]  # 4 bits apart: a chain a..b
+    first, second = edits_of(a, rng, 12, 3), edits_of(b, rng, 12, 3)
+    hashes = first + second + steps
+    assert bin((a ^ b) & (1 << 64) - 1).count("1") == 32
+    groups = split_hashes(list(range(len(hashes))), hashes, [()] * len(hashes), THRESHOLD)
+    for g in groups:
+        assert not (set(g) & set(range(12)) and set(g) & set(range(12, 24))), g
+    assert any(set(range(12)) <= set(g) for g in groups)
+    assert any(set(range(12, 24)) <= set(g) for g in groups)
+
+
+def test_every_member_is_close_to_most_of_its_group_and_small_groups_are_cliques() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        centers = [int(x) for x in rng.integers(0, (1 << 63) - 1, 3)]
+        hashes = [h for c in centers for h in edits_of(c, rng, int(rng.integers(2, 20)), 9)]
+        pos = rng.uniform(0, 40, 25)  # and a line of chained points beside them
+        dist_line = line(*pos)
+        for dist in (dist_line, None):
+            if dist is None:
+                from neardup.variants import HashBlock, distance_matrix
+                dist = distance_matrix(HashBlock.from_lists(list(range(len(hashes))), hashes, [()] * len(hashes)))
+            for g in split_component(dist, THRESHOLD):
+                sub = dist[np.ix_(g, g)] <= THRESHOLD
+                np.fill_diagonal(sub, False)
+                assert sub.sum(axis=1).min() >= DENSE_SHARE * (len(g) - 1) - 1e-9
+                if len(g) <= 5:
+                    assert diameter(dist, g) <= THRESHOLD
+
+
+def test_the_dense_core_peels_the_loosest_member_first() -> None:
+    core, peeled = dense_core(line(0, 2, 3, 4, 12), THRESHOLD)
+    assert core == [0, 1, 2, 3] and peeled == [4]  # 12 and 0 are both near 3 of 4: 12 is farther
 
 
 def test_components_are_numbered_largest_first_and_cover_exactly_the_paired_files() -> None:
