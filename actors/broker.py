@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from functools import cache
 
 import dramatiq
@@ -33,7 +34,10 @@ def transitions() -> Transitions:
 
 
 class WorkerChecks(Middleware):
-    """Refuse to run against a database without the schema, then arm the monitor."""
+    """Refuse to run against a database without the schema, then arm the monitor and watch it."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         url = database_url()
@@ -68,6 +72,29 @@ class WorkerChecks(Middleware):
         from actors.monitor_jobs import arm_monitor
 
         arm_monitor()
+        # The monitor chain is a broker message: when the worker holding it is killed, the broker
+        # gives the message back only when it declares that worker dead (a minute or more), and
+        # leases would not be swept meanwhile. Every worker re-arms a chain that stopped ticking.
+        threading.Thread(target=_watch_monitor, args=(self._stopping,), name="neardup-monitor-watch",
+                         daemon=True).start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stopping.set()
+
+
+# How often each worker checks that a monitor chain is ticking (arm_monitor: one UPDATE).
+WATCH_S = 5.0
+
+
+def _watch_monitor(stopping: threading.Event) -> None:
+    from actors.monitor_jobs import arm_monitor
+
+    while not stopping.wait(WATCH_S):
+        try:
+            if arm_monitor():
+                log.info("monitor chain had stopped ticking: armed a new one")
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the watch
+            log.exception("monitor watch failed; trying again in %ss", WATCH_S)
 
 
 def make_broker(url: str) -> PostgresBroker:

@@ -272,7 +272,8 @@ FROM job_progress WHERE job_id = %(job_id)s;
 SELECT g.group_no, k.path AS keeper, f.path AS member
 FROM dup_group g
 JOIN file k ON k.id = g.keeper_id
-JOIN file f ON f.job_id = g.job_id AND f.group_no = g.group_no
+CROSS JOIN LATERAL unnest(g.member_ids) AS x(id)
+JOIN file f ON f.id = x.id
 WHERE g.job_id = %(job_id)s
 ORDER BY g.group_no, f.path;
 
@@ -297,11 +298,13 @@ SELECT pg_advisory_unlock(hashtext('neardup.monitor'));
 UPDATE monitor_state SET last_tick_at = now();
 
 -- name: monitor_arm_due
--- Arm a new monitor chain only if none has ticked or been armed lately: re-arming is cheap and
--- frequent (every scan, every worker start), chains must not multiply.
+-- Arm a new monitor chain only if none has ticked or been armed lately, and some job needs one:
+-- re-arming is cheap and frequent (every scan, every worker start, every worker's watchdog), and
+-- chains must not multiply.
 UPDATE monitor_state SET armed_at = now()
 WHERE last_tick_at < now() - make_interval(secs => %(stale_s)s)
   AND armed_at < now() - make_interval(secs => %(stale_s)s)
+  AND EXISTS (SELECT 1 FROM job WHERE status IN ('pending', 'running'))
 RETURNING true;
 
 -- name: monitor_keep_ticking
@@ -489,10 +492,16 @@ COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height) F
 
 -- name: make_compare_blocks
 -- Number the hashed files into blocks and pack each block's hashes into one compare_block row.
--- Aggregates take rows in the id order they come in, which is what they nearly always get;
--- readers sort a block whose ids are not ascending, so that order is not relied upon.
+-- Blocks are as even as can be, none over block_size: 100,000 files at 32,768 make four blocks of
+-- 25,000 rather than three full ones and a small one, whose rows would be too short to be worth
+-- their claims. Aggregates take rows in the id order they come in, which is what they nearly
+-- always get; readers sort a block whose ids are not ascending, so that order is not relied upon.
 WITH numbered AS MATERIALIZED (
-    SELECT id, hash, alt_hashes, ((row_number() OVER (ORDER BY id)) - 1) / %(block_size)s AS block
+    -- The count is a window too: a join to an aggregate is planned on the stale estimates of
+    -- rows inserted moments ago, and could run that aggregate once per file.
+    SELECT id, hash, alt_hashes,
+           (row_number() OVER (ORDER BY id) - 1)
+             * ((count(*) OVER () + %(block_size)s - 1) / %(block_size)s) / count(*) OVER () AS block
     FROM file WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL
 ), base AS (
     SELECT block, count(*) AS files,
@@ -577,21 +586,14 @@ FROM unnest(%(keepers)s::bigint[], %(members)s::text[], %(reasons)s::text[]) AS 
 ON CONFLICT DO NOTHING;
 
 -- name: assemble_groups
--- The groups decided in one range of components become numbered groups, their files marked. A
--- group's number is its first member's id: unique in the job, in the order groups are listed,
--- and the same however often the row is worked (redelivery changes nothing).
-WITH mine AS (
-    SELECT cg.keeper_id, cg.members, cg.reason
-    FROM file_component c JOIN cluster_group cg ON cg.job_id = c.job_id AND cg.keeper_id = c.file_id
-    WHERE c.job_id = %(job_id)s AND c.component BETWEEN %(first)s AND %(last)s
-), made AS (
-    INSERT INTO dup_group (job_id, group_no, keeper_id, members, reason)
-    SELECT %(job_id)s, members[1], keeper_id, cardinality(members), reason FROM mine
-    ON CONFLICT DO NOTHING
-)
-UPDATE file f SET group_no = m.members[1]
-FROM mine m CROSS JOIN LATERAL unnest(m.members) AS x(id)
-WHERE f.id = x.id AND f.group_no IS DISTINCT FROM m.members[1];
+-- The groups decided in one range of components become numbered groups. A group's number is its
+-- first member's id: unique in the job, in the order groups are listed, and the same however often
+-- the row is worked (redelivery changes nothing).
+INSERT INTO dup_group (job_id, group_no, keeper_id, members, member_ids, reason)
+SELECT %(job_id)s, cg.members[1], cg.keeper_id, cardinality(cg.members), cg.members, cg.reason
+FROM file_component c JOIN cluster_group cg ON cg.job_id = c.job_id AND cg.keeper_id = c.file_id
+WHERE c.job_id = %(job_id)s AND c.component BETWEEN %(first)s AND %(last)s
+ON CONFLICT DO NOTHING;
 
 -- name: work_attempts
 SELECT phase, count(*) AS rows, sum(attempts) AS attempts, max(attempts) AS most,

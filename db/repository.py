@@ -40,9 +40,8 @@ class Rollback(Exception):
 @dataclass(frozen=True)
 class JobOptions:
     threshold: int = 10
-    # 16384 x 16384 hashes is about 0.1 s of the compiled kernel on one core: big enough that a
-    # row's claim and fetch are small beside it, small enough to spread over a fleet.
-    block_size: int = 16384
+    # Most files in a compare block (neardup.cli.BLOCK_SIZE, the CLI's default, says why).
+    block_size: int = 32768
     batch_size: int = 16
     fanout: int = 16
     max_attempts: int = 3

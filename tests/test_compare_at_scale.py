@@ -106,7 +106,9 @@ def test_a_worker_killed_mid_row_has_its_row_reclaimed_and_the_pairs_are_unchang
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     start_workers(2)
-    wait_for(lambda: finished(repo, job), timeout=180)
+    # Well inside the broker's own requeue of a dead worker's messages (a minute or more): the
+    # monitor chain the victim may have held is re-armed by the other workers' watchdogs.
+    wait_for(lambda: finished(repo, job), timeout=45)
     assert repo.progress(job).status == "completed"
     with repo.pool.connection() as conn:
         again = conn.execute("SELECT attempts, status FROM work WHERE id = ANY(%s)", (held,)).fetchall()
