@@ -91,7 +91,7 @@ def _watch_monitor(stopping: threading.Event) -> None:
 
     while not stopping.wait(WATCH_S):
         try:
-            if arm_monitor():
+            if arm_monitor(only_active=True):
                 log.info("monitor chain had stopped ticking: armed a new one")
         except Exception:  # noqa: BLE001 - a database hiccup must not end the watch
             log.exception("monitor watch failed; trying again in %ss", WATCH_S)

@@ -91,9 +91,10 @@ def monitor_jobs(job_id: int | None = None) -> None:
         monitor_jobs.send_with_options(delay=TICK_MS)
 
 
-def arm_monitor() -> bool:
-    """Start a monitor chain unless one is alive; cheap, so every scan, submit and worker calls it."""
-    if transitions().arm_due():
+def arm_monitor(only_active: bool = False) -> bool:
+    """Start a monitor chain unless one is alive (and, with only_active, unless no job is active);
+    cheap, so every scan, submit and worker calls it."""
+    if transitions().arm_due(only_active=only_active):
         monitor_jobs.send()
         return True
     return False

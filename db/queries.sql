@@ -298,13 +298,13 @@ SELECT pg_advisory_unlock(hashtext('neardup.monitor'));
 UPDATE monitor_state SET last_tick_at = now();
 
 -- name: monitor_arm_due
--- Arm a new monitor chain only if none has ticked or been armed lately, and some job needs one:
--- re-arming is cheap and frequent (every scan, every worker start, every worker's watchdog), and
--- chains must not multiply.
+-- Arm a new monitor chain only if none has ticked or been armed lately: re-arming is cheap and
+-- frequent (every scan, every worker start, every worker's watchdog), chains must not multiply.
+-- The watchdogs ask only while some job is active, so an idle fleet sends nothing.
 UPDATE monitor_state SET armed_at = now()
 WHERE last_tick_at < now() - make_interval(secs => %(stale_s)s)
   AND armed_at < now() - make_interval(secs => %(stale_s)s)
-  AND EXISTS (SELECT 1 FROM job WHERE status IN ('pending', 'running'))
+  AND (NOT %(only_active)s OR EXISTS (SELECT 1 FROM job WHERE status IN ('pending', 'running')))
 RETURNING true;
 
 -- name: monitor_keep_ticking

@@ -50,9 +50,9 @@ class Transitions:
             cur.execute(q("monitor_ticked"))
 
     @retrying()
-    def arm_due(self, stale_s: float = 3.0) -> bool:
+    def arm_due(self, stale_s: float = 3.0, only_active: bool = False) -> bool:
         with self.repo._tx() as cur:
-            cur.execute(q("monitor_arm_due"), {"stale_s": stale_s})
+            cur.execute(q("monitor_arm_due"), {"stale_s": stale_s, "only_active": only_active})
             return cur.fetchone() is not None
 
     @retrying()
