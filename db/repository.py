@@ -42,7 +42,7 @@ class JobOptions:
     threshold: int = 10
     # Most files in a compare block (neardup.cli.BLOCK_SIZE, the CLI's default, says why).
     block_size: int = 32768
-    batch_size: int = 16
+    batch_size: int = 32  # neardup.cli.BATCH_SIZE
     fanout: int = 16
     max_attempts: int = 3
     lease_s: float = 120.0
