@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXAMPLES = """\
 examples:
@@ -162,7 +163,16 @@ def emit_json(obj: Any) -> None:
 
 
 def stderr_console() -> Console:
+    # rich is imported here: a `scan --json` that finishes without a word to say never loads it.
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def sleep_until(deadline: float) -> None:

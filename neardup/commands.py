@@ -6,13 +6,15 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console
+from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console, stdout_console
 from neardup.discovery import PathError, check_roots, iter_files
 from neardup.live import ProgressDisplay, follow, rate_eta, timing
 from neardup.report import groups_csv, groups_json, print_summary, scan_json, status_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 REFRESH_S = 0.5
 REARM_S = 2.0
@@ -142,9 +144,10 @@ def scan(args: argparse.Namespace) -> int:
 
 def run_local(job_id: int, count: int, as_json: bool) -> int:
     """Work the job with `count` local workers (0: a fleet works it) while showing its progress."""
-    console = stderr_console()
+    # With --json nothing shows progress: the console is made only if there is something to say.
+    console = None if as_json else stderr_console()
     try:
-        progress = see_through(job_id, count, console, live=not as_json and console.is_terminal)
+        progress = see_through(job_id, count, console, live=console is not None and console.is_terminal)
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     return finish(job_id, progress, as_json, console)
@@ -156,7 +159,7 @@ def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ig
     return job_id, see_through(job_id, args.workers, console, live)
 
 
-def see_through(job_id: int, count: int, console: Console, live: bool):  # type: ignore[no-untyped-def]
+def see_through(job_id: int, count: int, console: Console | None, live: bool):  # type: ignore[no-untyped-def]
     """The job's final progress. A job with nothing to decode (a rescan of an unchanged tree) is
     finished in this process: starting workers would cost more than the whole job."""
     from db.embedded import data_home
@@ -169,6 +172,7 @@ def see_through(job_id: int, count: int, console: Console, live: bool):  # type:
             progress = repository().progress(job_id)
             if progress.finished:
                 return progress
+        console = stderr_console() if console is None else console
         with LocalWorkers(count, os.environ["DATABASE_URL"], data_home() / "logs") as workers:
             try:
                 return wait(job_id, workers, console, live=live)
@@ -180,7 +184,7 @@ def see_through(job_id: int, count: int, console: Console, live: bool):  # type:
     except KeyboardInterrupt:
         # Ctrl-C before the workers were up (or while they started) must cancel all the same.
         if not handled:
-            interrupted(job_id, count, console)
+            interrupted(job_id, count, stderr_console() if console is None else console)
         raise
     except WorkerError as e:
         raise Fail(f"local worker: {e}", Exit.DATABASE) from None
@@ -220,7 +224,7 @@ def wait(job_id: int, workers, console: Console, live: bool):  # type: ignore[no
                       display.update, refresh_s=REFRESH_S, between=between)
 
 
-def finish(job_id: int, progress, as_json: bool, console: Console) -> int:  # type: ignore[no-untyped-def]
+def finish(job_id: int, progress, as_json: bool, console: Console | None) -> int:  # type: ignore[no-untyped-def]
     repo = repository()
     failed = repo.failed_files(job_id)
     groups = repo.groups(job_id)
@@ -228,7 +232,7 @@ def finish(job_id: int, progress, as_json: bool, console: Console) -> int:  # ty
     if as_json:
         emit_json(scan_json(progress, files, failed, groups, repo.pairs(job_id)))
     else:
-        print_summary(Console(highlight=False, soft_wrap=True), progress, files, failed, groups)
+        print_summary(stdout_console(), progress, files, failed, groups)
     return Exit.OK if progress.status == "completed" else Exit.JOB_FAILED
 
 
@@ -259,7 +263,7 @@ def groups(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(groups_csv(found))
     else:
-        print_summary(Console(highlight=False, soft_wrap=True), progress,
+        print_summary(stdout_console(), progress,
                       sum(ph.total for ph in progress.phases if ph.name == "hash"),
                       repo.failed_files(args.job), found)
     return Exit.OK

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 from db.events import Listener
 from db.models import JobProgress, PhaseProgress
@@ -75,6 +76,8 @@ class ProgressDisplay:
     """One bar per phase plus an overall bar, all read from the progress view."""
 
     def __init__(self, console: Console, enabled: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
         self.enabled = enabled
         self.progress = Progress(TextColumn("{task.description:>9}"), BarColumn(),
                                  TextColumn("{task.fields[percent]:>7}"),
