@@ -17,7 +17,7 @@ ALGORITHMS: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
 HASH_SIZES: tuple[int, ...] = (8,)
 # Bump when the canonical rule or its near-tie margin changes: stored hashes of another version
 # are then never reused or compared.
-CANON_VERSION = 1
+CANON_VERSION = 2
 # Likewise for the border trim (see trim_border).
 TRIM_VERSION = 1
 # A line (row or column) at the image's edge is border when this share of its pixels is within

@@ -64,7 +64,7 @@ def test_a_near_tie_keeps_the_other_branch_as_an_alternative() -> None:
 
 def test_a_clear_decision_stores_no_alternative() -> None:
     block = random_block(5)
-    block[0, 1], block[1, 0] = 80.0, -30.0
+    block[0, 1], block[1, 0], block[1, 1] = 80.0, -30.0, -40.0
     assert canonical_symmetries(block) == [Symmetry(False, False, True)]
     assert canonical_hashes(block)[1] == ()
     assert canonical_symmetries(on_coefficients(block, IDENTITY)) == canonical_symmetries(block)
