@@ -45,6 +45,10 @@ DENSE_SHARE = 0.8
 # A core this small is a clique at DENSE_SHARE anyway: such parts go to the strict split, which
 # also handles chains better than peeling one pair at a time.
 DENSE_MIN_STRICT = 5
+# A part this small is covered by cliques straight away: with a handful of points HDBSCAN's
+# densities say nothing the clique cover does not, and importing it (scikit-learn, about a second)
+# would be most of a rescan that meets one three-photo chain.
+CLIQUES_UP_TO = 8
 
 
 def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,6 +165,8 @@ def _split_strict(dist: np.ndarray, threshold: int) -> list[list[int]]:
         return []
     if _within(dist, everyone, threshold):
         return [everyone]
+    if m <= CLIQUES_UP_TO:
+        return sorted((sorted(g) for g in _cliques(dist, everyone, threshold)), key=lambda g: g[0])
     groups: list[list[int]] = []
     leftover: list[int] = []
     for cluster, noise in _hdbscan(dist):

@@ -1,6 +1,9 @@
 """Components of the pair graph, and chains split so no group holds two unrelated photos."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 
 from neardup.clustering import DENSE_SHARE, batch_components, components, dense_core, split_component, split_hashes
@@ -136,3 +139,12 @@ def test_large_components_are_rows_of_their_own_and_small_ones_are_batched() -> 
     rows = list(batch_components([900, 300, 5, 4, 3, 2, 2, 2], alone_from=256, batch_files=8))
     assert rows == [(900, 1, 1), (300, 2, 2), (9, 3, 4), (9, 5, 8)]
     assert sum(r[0] for r in rows) == 900 + 300 + 5 + 4 + 3 + 2 + 2 + 2
+
+
+def test_a_small_chain_is_split_without_importing_hdbscan() -> None:
+    # A rescan that meets one three-photo chain must not pay a second for scikit-learn's import.
+    code = ("import sys; from neardup.clustering import split_hashes; "
+            "a = 0x0F0F0F0F0F0F0F0F; b = a ^ 0x3F; c = b ^ 0xFC00; "
+            "groups = split_hashes([1, 2, 3], [a, b, c - (1 << 64) if c >= 1 << 63 else c], [(), (), ()], 10); "
+            "assert groups in ([[0, 1]], [[1, 2]]), groups; assert 'hdbscan' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
