@@ -1,8 +1,5 @@
--- Every SQL statement neardup runs, by name. Only db/repository.py names them.
+-- Every SQL statement neardup runs, by name. Only the db package (the repository layer) names them.
 -- Parameters use psycopg's %(name)s style.
-
--- name: ping
-SELECT 1;
 
 -- name: broker_schema_exists
 SELECT to_regclass('dramatiq.queue') IS NOT NULL AND to_regclass('public.job') IS NOT NULL;
@@ -258,10 +255,6 @@ SELECT count(*) FROM dup_group WHERE job_id = %(job_id)s;
 UPDATE job SET status = 'failed', error = %(error)s, finished_at = now()
 WHERE id = %(job_id)s AND status IN ('pending', 'running')
 RETURNING id;
-
--- name: cancel_pending_work
-UPDATE work SET status = 'cancelled', finished_at = now()
-WHERE job_id = %(job_id)s AND status = 'pending';
 
 -- name: job_progress
 -- One read: the job and its phases (as JSON, computed once).

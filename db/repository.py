@@ -33,10 +33,6 @@ from db.queries import q
 PHASES: tuple[str, ...] = ("hash", "compare", "cluster", "finalize")
 
 
-class Rollback(Exception):
-    """Raised inside a transaction to undo it: the change it was making no longer applies."""
-
-
 @dataclass(frozen=True)
 class JobOptions:
     threshold: int = 10

@@ -150,7 +150,7 @@ def run_local(job_id: int, count: int, as_json: bool) -> int:
         progress = see_through(job_id, count, console, live=console is not None and console.is_terminal)
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
-    return finish(job_id, progress, as_json, console)
+    return finish(job_id, progress, as_json)
 
 
 def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ignore[no-untyped-def]
@@ -224,7 +224,7 @@ def wait(job_id: int, workers, console: Console, live: bool):  # type: ignore[no
                       display.update, refresh_s=REFRESH_S, between=between)
 
 
-def finish(job_id: int, progress, as_json: bool, console: Console | None) -> int:  # type: ignore[no-untyped-def]
+def finish(job_id: int, progress, as_json: bool) -> int:  # type: ignore[no-untyped-def]
     repo = repository()
     failed = repo.failed_files(job_id)
     groups = repo.groups(job_id)
