@@ -61,13 +61,9 @@ def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     if len(ids) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
-    # scipy costs a fresh process ~0.2 s to import: only a job with pairs pays for it.
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    labels = _root_labels(len(ids), inverse[: len(a)], inverse[len(a):])
     n = len(ids)
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    _, labels = np.unique(labels, return_inverse=True)
     sizes = np.bincount(labels)
     first_member = np.full(len(sizes), n, dtype=np.int64)
     np.minimum.at(first_member, labels, np.arange(n))
@@ -75,6 +71,30 @@ def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     number = np.empty(len(sizes), dtype=np.int64)
     number[order] = np.arange(1, len(sizes) + 1)
     return ids, number[labels], sizes[order]
+
+
+def _root_labels(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Each node's component root (its smallest member index), by union-find in whole arrays.
+
+    Not scipy's connected_components: importing scipy.sparse costs a fresh process half a second,
+    most of a rescan that meets a few pairs. Each round hooks every edge's larger root under its
+    smaller one, then jumps pointers until every node points at a root; roots only ever decrease,
+    so no cycle forms, and a round leaves an edge split only if its roots' hook lost to a smaller
+    one, which the next round catches.
+    """
+    parent = np.arange(n)
+    while True:
+        ru, rv = parent[u], parent[v]
+        split = ru != rv
+        if not split.any():
+            return parent
+        lo, hi = np.minimum(ru[split], rv[split]), np.maximum(ru[split], rv[split])
+        np.minimum.at(parent, hi, lo)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
 
 
 def batch_components(sizes: Sequence[int], alone_from: int, batch_files: int) -> Iterator[tuple[int, int, int]]:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from neardup.clustering import DENSE_SHARE, batch_components, components, dense_core, split_component, split_hashes
 
@@ -133,6 +134,37 @@ def test_components_are_numbered_largest_first_and_cover_exactly_the_paired_file
     by_id = dict(zip(ids.tolist(), labels.tolist()))
     assert by_id[20] == by_id[21] == by_id[50] == 1
     assert by_id[10] == by_id[11] != by_id[30]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_match_a_graph_search_on_random_graphs_and_long_shuffled_chains(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    a, b = rng.integers(0, n, 1800), rng.integers(0, n, 1800)
+    chain = rng.permutation(n)[:700]  # one long path through shuffled ids: many hooking rounds
+    a, b = np.concatenate([a, chain[:-1]]) * 7 + 1, np.concatenate([b, chain[1:]]) * 7 + 1
+    ids, labels, sizes = components(a, b)
+    neighbours: dict[int, list[int]] = {}
+    for x, y in zip(a.tolist(), b.tolist()):
+        neighbours.setdefault(x, []).append(y)
+        neighbours.setdefault(y, []).append(x)
+    expected, seen = [], set()
+    for start in sorted(neighbours):
+        if start not in seen:
+            seen.add(start)
+            todo, found = [start], {start}
+            while todo:
+                for nxt in neighbours[todo.pop()]:
+                    if nxt not in found:
+                        found.add(nxt)
+                        todo.append(nxt)
+            seen |= found
+            expected.append(frozenset(found))
+    got: dict[int, set[int]] = {}
+    for i, c in zip(ids.tolist(), labels.tolist()):
+        got.setdefault(c, set()).add(i)
+    assert {frozenset(s) for s in got.values()} == set(expected)
+    assert sorted(sizes.tolist(), reverse=True) == sizes.tolist() == [len(got[k]) for k in range(1, len(got) + 1)]
 
 
 def test_large_components_are_rows_of_their_own_and_small_ones_are_batched() -> None:
