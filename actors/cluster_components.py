@@ -1,8 +1,10 @@
 """cluster_components: the cluster phase, between compare and finalize.
 
-Its first row finds the connected components of the job's pair graph and makes the phase's other
-rows: a large component alone, small ones batched, each row carrying its number of files. Those
-rows split chained components (neardup.clustering) and pick each group's keeper. HDBSCAN on a big
+Its first row finds the connected components of the job's pair graph. When they are few and small
+it splits them and stores the numbered groups itself, and the phase (and finalize) has no other
+row. Otherwise it makes the phase's other rows: a large component alone, small ones batched, each
+row carrying its number of files. Those rows split chained components (neardup.clustering) and
+pick each group's keeper. HDBSCAN on a big
 component can hold the GIL for seconds, so big components are split in a child process while this
 thread waits (the broker's heartbeat goes on) and keeps the row's lease alive.
 """
@@ -30,6 +32,8 @@ log = logging.getLogger("neardup.worker")
 ALONE_FROM = 256
 # Small components are batched into rows of about this many files.
 BATCH_FILES = 1024
+# Up to this many files in components, none of them large, the first row decides every group.
+WHOLE_UP_TO = 4 * BATCH_FILES
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()  # a worker's threads share one child
@@ -51,10 +55,21 @@ def _drop_child_pool(broken: ProcessPoolExecutor) -> None:
             _pool = None
 
 
-def find_components(repo: Repository, claim: Claim, row: WorkRow) -> int:
-    """The phase's first row; returns how many rows it made."""
+def find_components(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings) -> int:
+    """The phase's first row; returns how many rows it made.
+
+    When every component is small and they hold WHOLE_UP_TO files in all, this row decides the
+    groups itself: the rows it would make cost more in round trips and tickets than the work.
+    """
     a, b = repo.job_pairs(row.job_id)
     ids, labels, sizes = components(a, b)
+    if len(ids) <= WHOLE_UP_TO and (not len(sizes) or sizes.max() < ALONE_FROM):
+        decided: list[DecidedGroup] = []
+        for _, component in groupby(repo.file_members(ids, labels), key=lambda m: m.component):
+            members = list(component)
+            decided.extend(decide(members, _split(repo, claim, row, settings, members)))
+        repo.finish_cluster_whole(claim, row, decided)
+        return 0
     batches = list(batch_components(sizes.tolist(), ALONE_FROM, BATCH_FILES))
     return len(batches) if repo.finish_components(claim, row, ids, labels, batches) else 0
 
@@ -100,7 +115,7 @@ def decide(members: Sequence[Member], groups: Sequence[Sequence[int]]) -> list[D
 
 def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings) -> None:
     if row.block_a is None:
-        made = find_components(repo, claim, row)
+        made = find_components(repo, claim, row, settings)
         # This thread will work through them too; tickets bring the other workers in.
         for _ in range(min(made, settings.fanout) - 1):
             cluster_components.send(row.job_id)

@@ -33,8 +33,11 @@ class CompareClusterMethods:
 
     @retrying()
     def compare_blocks(self, job_id: int, blocks: Sequence[int]) -> dict[int, BlockHashes]:
+        args = {"job_id": job_id, "blocks": sorted(set(blocks))}
         with self._tx() as cur:
-            cur.execute(q("compare_blocks"), {"job_id": job_id, "blocks": sorted(set(blocks))})
+            cur.execute(q("pack_compare_blocks"), args)
+            # A statement of its own: its snapshot sees blocks another worker packed meanwhile.
+            cur.execute(q("compare_blocks"), args)
             rows = cur.fetchall()
         return {
             block: BlockHashes(block, _int64s(ids), _int64s(hashes), _int64s(alt_ids), _int64s(alt_hashes))
@@ -106,13 +109,33 @@ class CompareClusterMethods:
                     for c, i, h, alts, px, size, mtime, path in cur.fetchall()]
 
     @retrying()
+    def file_members(self, ids: np.ndarray, components: np.ndarray) -> list[Member]:
+        """The files of these ids as members of their components, ordered as component_members."""
+        of = dict(zip(ids.tolist(), components.tolist()))
+        with self._tx() as cur:
+            cur.execute(q("file_members"), {"ids": ids.tolist()})
+            members = [Member(of[i], i, h, tuple(alts or ()), px, size, mtime, path)
+                       for i, h, alts, px, size, mtime, path in cur.fetchall()]
+        return sorted(members, key=lambda m: (m.component, m.id))
+
+    @retrying()
     def finish_cluster_work(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
+        """Store the groups decided in the row's range of components, for finalize to number."""
+        return self._finish_with_groups(claim, row, groups, "insert_cluster_groups")
+
+    @retrying()
+    def finish_cluster_whole(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
+        """The first row decided every group itself: they go straight to dup_group, numbered, and
+        the phase makes no other row (so finalize has none either)."""
+        return self._finish_with_groups(claim, row, groups, "insert_groups")
+
+    def _finish_with_groups(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup], query: str) -> bool:
         with self._tx() as cur:
             cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
             if cur.fetchone() is None:
                 return False
             if groups:
-                cur.execute(q("insert_cluster_groups"), {
+                cur.execute(q(query), {
                     "job_id": row.job_id,
                     "keepers": [g.keeper for g in groups],
                     "members": ["{" + ",".join(map(str, g.members)) + "}" for g in groups],

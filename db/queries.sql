@@ -484,34 +484,55 @@ VACUUM (SKIP_LOCKED) work;
 COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height) FROM STDIN;
 
 -- name: make_compare_blocks
--- Number the hashed files into blocks and pack each block's hashes into one compare_block row.
--- Blocks are as even as can be, none over block_size: 100,000 files at 32,768 make four blocks of
--- 25,000 rather than three full ones and a small one, whose rows would be too short to be worth
--- their claims. Aggregates take rows in the id order they come in, which is what they nearly
--- always get; readers sort a block whose ids are not ascending, so that order is not relied upon.
-WITH numbered AS MATERIALIZED (
-    -- The count is a window too: a join to an aggregate is planned on the stale estimates of
-    -- rows inserted moments ago, and could run that aggregate once per file.
-    SELECT id, hash, alt_hashes,
-           (row_number() OVER (ORDER BY id) - 1)
-             * ((count(*) OVER () + %(block_size)s - 1) / %(block_size)s) / count(*) OVER () AS block
-    FROM file WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL
-), base AS (
-    SELECT block, count(*) AS files,
-           string_agg(int8send(id), ''::bytea) AS ids,
-           string_agg(int8send(hash), ''::bytea) AS hashes
-    FROM numbered GROUP BY block
-), alts AS (
-    SELECT n.block,
-           string_agg(int8send(n.id), ''::bytea) AS alt_ids,
-           string_agg(int8send(a.h), ''::bytea) AS alt_hashes
-    FROM numbered n CROSS JOIN LATERAL unnest(n.alt_hashes) AS a(h)
-    WHERE n.alt_hashes IS NOT NULL
-    GROUP BY n.block
+-- Cut the job's hashed files, in id order, into blocks as even as can be, none over block_size:
+-- 100,000 files at 32,768 make four blocks of 25,000 rather than three full ones and a small one,
+-- whose rows would be too short to be worth their claims. A block is an id range; the workers
+-- that first need it pack its hashes (pack_compare_blocks), in parallel.
+WITH hashed AS (
+    SELECT array_agg(id ORDER BY id) AS ids FROM file
+    WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL
+), sized AS (
+    SELECT ids, cardinality(ids)::bigint AS n,
+           (cardinality(ids) + %(block_size)s - 1) / %(block_size)s AS blocks
+    FROM hashed WHERE ids IS NOT NULL
 )
-INSERT INTO compare_block (job_id, block, files, ids, hashes, alt_ids, alt_hashes)
-SELECT %(job_id)s, b.block, b.files, b.ids, b.hashes, a.alt_ids, a.alt_hashes
-FROM base b LEFT JOIN alts a USING (block);
+INSERT INTO compare_block (job_id, block, files, first_id, last_id)
+SELECT %(job_id)s, k, r.hi - r.lo, s.ids[r.lo + 1], s.ids[r.hi]
+FROM sized s
+CROSS JOIN generate_series(0, s.blocks - 1) AS k
+CROSS JOIN LATERAL (SELECT k * s.n / s.blocks AS lo, (k + 1) * s.n / s.blocks AS hi) r;
+
+-- name: pack_compare_blocks
+-- Pack the hashes of these blocks that nobody packed yet into their rows (big-endian int8s;
+-- alt_ids[k] owns alt_hashes[k]). Aggregates take rows in the order they come in: readers sort a
+-- block whose ids are not ascending. FOR UPDATE: a second worker needing the same block waits
+-- for the first one's packing, then finds it packed (ids no longer NULL) and skips it. The block
+-- is read through the primary key's id range: `job_id + 0` keeps the planner, misled by the stale
+-- statistics of files inserted moments ago, from scanning the whole job's status index per block.
+WITH todo AS (
+    SELECT block, first_id, last_id FROM compare_block
+    WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]) AND ids IS NULL
+    FOR UPDATE
+)
+UPDATE compare_block c
+SET ids = coalesce(p.packed_ids, ''::bytea), hashes = coalesce(p.packed_hashes, ''::bytea),
+    alt_ids = a.packed_alt_ids, alt_hashes = a.packed_alt_hashes
+FROM todo t
+CROSS JOIN LATERAL (
+    SELECT string_agg(int8send(f.id), ''::bytea) AS packed_ids,
+           string_agg(int8send(f.hash), ''::bytea) AS packed_hashes
+    FROM file f
+    WHERE f.id BETWEEN t.first_id AND t.last_id AND f.job_id + 0 = %(job_id)s
+      AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
+) p
+CROSS JOIN LATERAL (
+    SELECT string_agg(int8send(f.id), ''::bytea) AS packed_alt_ids,
+           string_agg(int8send(x.h), ''::bytea) AS packed_alt_hashes
+    FROM file f CROSS JOIN LATERAL unnest(f.alt_hashes) AS x(h)
+    WHERE f.id BETWEEN t.first_id AND t.last_id AND f.job_id + 0 = %(job_id)s
+      AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
+) a
+WHERE c.job_id = %(job_id)s AND c.block = t.block;
 
 -- name: roomy_sorts
 -- The compare transition sorts every hashed file of the job: in memory, not on disk.
@@ -576,6 +597,23 @@ ORDER BY c.component, f.id;
 INSERT INTO cluster_group (job_id, keeper_id, members, reason)
 SELECT %(job_id)s, v.keeper, v.members::bigint[], v.reason
 FROM unnest(%(keepers)s::bigint[], %(members)s::text[], %(reasons)s::text[]) AS v(keeper, members, reason)
+ON CONFLICT DO NOTHING;
+
+-- name: file_members
+-- The files of a cluster phase small enough to be decided by its first row (no component rows).
+-- One primary-key probe per id (at most a few thousand): planned as `id = ANY(...)` or as a join,
+-- a few thousand ids chose a scan of the whole file table.
+SELECT f.id, f.hash, f.alt_hashes, coalesce(f.width::bigint * f.height, 0), f.size, f.mtime, f.path
+FROM unnest(%(ids)s::bigint[]) AS u(id)
+CROSS JOIN LATERAL (SELECT * FROM file WHERE id = u.id LIMIT 1) f;
+
+-- name: insert_groups
+-- Groups decided by the cluster phase's first row, numbered as assemble_groups numbers them
+-- (members arrive sorted, as bigint[] literals).
+INSERT INTO dup_group (job_id, group_no, keeper_id, members, member_ids, reason)
+SELECT %(job_id)s, m.ids[1], v.keeper, cardinality(m.ids), m.ids, v.reason
+FROM unnest(%(keepers)s::bigint[], %(members)s::text[], %(reasons)s::text[]) AS v(keeper, members, reason)
+CROSS JOIN LATERAL (SELECT v.members::bigint[] AS ids) m
 ON CONFLICT DO NOTHING;
 
 -- name: assemble_groups

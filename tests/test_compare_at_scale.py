@@ -11,7 +11,7 @@ from test_matching import flip_bits, random_hashes
 
 from db.models import HashedFile
 from db.repository import JobOptions, Repository
-from neardup.bench_inprocess import reference_pairs
+from neardup.bench_inprocess import group_in_process, reference_pairs
 from neardup.synthetic import make_set
 from neardup.variants import HashBlock, block_pairs, distance_matrix
 
@@ -30,9 +30,12 @@ def job_pairs(repo: Repository, job: int) -> set[tuple[int, int]]:
 
 
 def assert_finalized_once(repo: Repository, job: int, attempts: dict[str, tuple[int, int, int, int]]) -> None:
-    """Every finalize row worked once, and the job completed by exactly one transition."""
-    rows, tries, most, done = attempts["finalize"]
-    assert rows >= 1 and done == rows == tries and most == 1
+    """Every cluster and finalize row worked once (a small job's first cluster row decides every
+    group and finalize has no row), and the job completed by exactly one transition."""
+    for phase in ("cluster", "finalize"):
+        rows, tries, most, done = attempts.get(phase, (0, 0, 0, 0))
+        assert done == rows == tries and most <= 1
+    assert attempts["cluster"][0] >= 1
     with repo.pool.connection() as conn:
         completions = conn.execute("SELECT count(*) FROM event WHERE job_id = %s AND kind = 'job_completed'",
                                    (job,)).fetchone()[0]
@@ -59,12 +62,16 @@ def test_hundreds_of_block_pair_rows_worked_by_several_workers_give_the_referenc
     rows, tries, most, done = attempts["compare"]
     assert rows == 30 * 31 // 2 and done == rows and tries == rows and most == 1
     assert_finalized_once(repo, job, attempts)
+    # A small pair graph: the cluster phase's first row decided every group, as one process would.
+    assert attempts["cluster"][0] == 1 and "finalize" not in attempts
+    lo, hi = repo.job_pairs(job)
+    assert len(repo.groups(job)) == group_in_process(data, ids, lo, hi, THRESHOLD)
     # Every group holds only photos within the threshold of each other (chains were split).
     block = HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives)
     dist = distance_matrix(block)
     position = {int(i): k for k, i in enumerate(ids)}
     with repo.pool.connection() as conn:
-        groups = conn.execute("SELECT members FROM cluster_group WHERE job_id = %s", (job,)).fetchall()
+        groups = conn.execute("SELECT member_ids FROM dup_group WHERE job_id = %s", (job,)).fetchall()
     assert len(groups) == len(repo.groups(job)) > 0
     for (members,) in groups:
         index = [position[m] for m in members]
@@ -141,7 +148,7 @@ def test_a_large_chained_component_is_split_in_the_child_process_without_losing_
     dist = distance_matrix(HashBlock.build(ids, hashes))
     position = {int(i): k for k, i in enumerate(ids)}
     with repo.pool.connection() as conn:
-        groups = [g for (g,) in conn.execute("SELECT members FROM cluster_group WHERE job_id = %s", (job,))]
+        groups = [g for (g,) in conn.execute("SELECT member_ids FROM dup_group WHERE job_id = %s", (job,))]
         largest = conn.execute("SELECT max(units) FROM work WHERE job_id = %s AND phase = 'cluster'",
                                (job,)).fetchone()[0]
     assert largest >= 256  # the component was a row of its own, split in the child process

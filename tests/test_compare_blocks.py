@@ -1,0 +1,82 @@
+"""Compare blocks: even id ranges cut at the transition, packed once by whichever worker needs them."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from db.models import HashResult
+from db.repository import JobOptions, NewFile, Repository
+from db.transitions import Transitions
+
+
+def hashed_job(repo: Repository, files: int, block_size: int) -> tuple[int, dict[int, HashResult]]:
+    """A job whose hash phase is done: every seventh file failed, every fifth has two alternatives."""
+    job = repo.submit(["/x"], [NewFile(f"/x/{i:04d}.jpg", 1, 0.0) for i in range(files)],
+                      JobOptions(block_size=block_size, batch_size=16))
+    results: dict[int, HashResult] = {}
+    while rows := (claim := repo.claim(job, "hash", 10, 60.0)).rows:
+        for row in rows:
+            done = []
+            for f in repo.files_of_work(row.id):
+                if f.id % 7 == 0:
+                    done.append(HashResult(f.id, None, None, None, "ValueError: broken"))
+                else:
+                    alts = (f.id * 31, f.id * 37) if f.id % 5 == 0 else ()
+                    done.append(HashResult(f.id, f.id * 7919, 10, 10, None, alts))
+            results.update((r.file_id, r) for r in done)
+            assert repo.finish_hash_work(claim, row.id, done)
+    assert Transitions(repo).step(job, "hash") is not None
+    return job, results
+
+
+def block_sizes(repo: Repository, job: int) -> list[int]:
+    with repo.pool.connection() as conn:
+        return [n for (n,) in conn.execute(
+            "SELECT files FROM compare_block WHERE job_id = %s ORDER BY block", (job,))]
+
+
+def test_blocks_are_even_and_none_is_over_the_block_size(repo: Repository) -> None:
+    job, results = hashed_job(repo, 250, block_size=20)
+    hashed = sum(r.error is None for r in results.values())
+    sizes = block_sizes(repo, job)
+    assert sum(sizes) == hashed and max(sizes) <= 20
+    assert len(sizes) == -(-hashed // 20) and max(sizes) - min(sizes) <= 1
+
+
+def test_packed_blocks_hold_every_hashed_file_once_with_its_alternatives(repo: Repository) -> None:
+    job, results = hashed_job(repo, 250, block_size=20)
+    blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
+    ids = np.concatenate([b.ids for b in blocks.values()])
+    assert sorted(ids.tolist()) == sorted(i for i, r in results.items() if r.error is None)
+    for b in blocks.values():
+        assert [int(h) for h in b.hashes] == [results[int(i)].hash for i in b.ids]
+        alts = sorted(zip(b.alt_ids.tolist(), b.alt_hashes.tolist()))
+        assert alts == sorted((int(i), a) for i in b.ids for a in results[int(i)].alternatives)
+    assert any(len(b.alt_ids) for b in blocks.values())
+
+
+def test_workers_asking_for_the_same_blocks_at_once_read_the_same_packing(database_url: str) -> None:
+    setup = Repository(database_url)
+    job, _ = hashed_job(setup, 400, block_size=50)
+    barrier = threading.Barrier(6)
+    seen: list[dict[int, tuple[bytes, bytes]]] = []
+
+    def worker() -> None:
+        repo = Repository(database_url)
+        barrier.wait()
+        got = repo.compare_blocks(job, [0, 1, 2])
+        seen.append({k: (b.ids.tobytes(), b.hashes.tobytes()) for k, b in got.items()})
+        repo.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(seen) == 6 and all(s == seen[0] for s in seen) and sorted(seen[0]) == [0, 1, 2]
+    with setup.pool.connection() as conn:
+        packed = conn.execute("SELECT count(*) FROM compare_block WHERE job_id = %s AND ids IS NOT NULL",
+                              (job,)).fetchone()[0]
+    assert packed == 3  # only the blocks asked for: the rest wait for the worker that needs them
+    setup.close()
