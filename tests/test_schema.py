@@ -37,3 +37,16 @@ def test_deleting_a_completed_job_leaves_nothing_of_it(repo: Repository) -> None
         left = {t: conn.execute(f'SELECT count(*) FROM "{t}" WHERE job_id = %s', (job,)).fetchone()[0]
                 for t in tables}
     assert tables and all(n == 0 for n in left.values()), left
+
+
+def test_with_one_job_deleted_every_file_left_names_a_work_row_of_its_own_job(repo: Repository) -> None:
+    # file.work_id has no foreign key (migration 0011): the job cascade must keep it from dangling.
+    jobs = [repo.submit(["/x"], [NewFile(f"/x/{i:02d}.jpg", 1, 0.0) for i in range(6)], JobOptions())
+            for _ in range(2)]
+    through_cluster(repo, jobs[0], [(0, 1), (2, 3)], [(4, 1, 2)])
+    with repo.pool.connection() as conn:
+        conn.execute("DELETE FROM job WHERE id = %s", (jobs[0],))
+        files, dangling = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE w.id IS NULL OR w.job_id <> f.job_id) "
+            "FROM file f LEFT JOIN work w ON w.id = f.work_id WHERE f.work_id IS NOT NULL").fetchone()
+    assert files == 6 and dangling == 0
