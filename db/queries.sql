@@ -486,14 +486,17 @@ COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height) F
 -- name: make_compare_blocks
 -- Cut the job's hashed files, in id order, into blocks as even as can be, none over block_size:
 -- 100,000 files at 32,768 make four blocks of 25,000 rather than three full ones and a small one,
--- whose rows would be too short to be worth their claims. A block is an id range; the workers
--- that first need it pack its hashes (pack_compare_blocks), in parallel.
+-- whose rows would be too short to be worth their claims. A job that fits one block still gets
+-- up to min_blocks blocks of at least min_block_files files: one row would keep every worker but
+-- one idle. A block is an id range; the workers that first need it pack its hashes
+-- (pack_compare_blocks), in parallel.
 WITH hashed AS (
     SELECT array_agg(id ORDER BY id) AS ids FROM file
     WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL
 ), sized AS (
     SELECT ids, cardinality(ids)::bigint AS n,
-           (cardinality(ids) + %(block_size)s - 1) / %(block_size)s AS blocks
+           greatest((cardinality(ids) + %(block_size)s - 1) / %(block_size)s,
+                    least(%(min_blocks)s, cardinality(ids) / %(min_block_files)s), 1) AS blocks
     FROM hashed WHERE ids IS NOT NULL
 )
 INSERT INTO compare_block (job_id, block, files, first_id, last_id)

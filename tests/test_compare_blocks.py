@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from db.models import HashResult
+from db.models import HashedFile, HashResult
 from db.repository import JobOptions, NewFile, Repository
 from db.transitions import Transitions
 
@@ -80,3 +80,14 @@ def test_workers_asking_for_the_same_blocks_at_once_read_the_same_packing(databa
                               (job,)).fetchone()[0]
     assert packed == 3  # only the blocks asked for: the rest wait for the worker that needs them
     setup.close()
+
+
+def test_a_job_that_fits_one_block_is_still_shared_out_when_it_is_big_enough(repo: Repository) -> None:
+    sizes = {}
+    for n in (5000, 20000):
+        files = [HashedFile(f"/s/{k:05d}.jpg", 1, 0.0, k * 7919, (), 10, 10) for k in range(n)]
+        job = repo.submit_hashed(["/s"], files, JobOptions())  # the default block size: 32,768
+        Transitions(repo).step(job, "hash")
+        sizes[n] = block_sizes(repo, job)
+    assert sizes[5000] == [5000]  # blocks of fewer than 4,096 files would not be worth their rows
+    assert sizes[20000] == [5000] * 4  # 10 rows for the workers to share, not 1
