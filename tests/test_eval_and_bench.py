@@ -86,6 +86,21 @@ def test_bench_hash_prints_both_throughputs_from_the_same_run(run_cli, tmp_path:
     assert ":canon" in r["hash_kind"]
 
 
+def test_bench_compare_runs_the_job_through_workers_beside_the_in_process_baseline(run_cli) -> None:
+    done = run_cli("bench", "compare", "--n", "3000", "--workers", "1", "--rounds", "2", "--sample", "3000",
+                   "--json", timeout=600)
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert {"n", "block_pair_rows", "job_wall_s", "in_process_s", "overhead_ratio", "kernel_pairs_per_s",
+            "numpy_pairs_per_s", "kernel_vs_numpy", "rotation_cost_ratio", "pairs_match_reference"} <= set(r)
+    assert r["n"] == 3000 and r["status"] == "completed" and r["completions"] == 1
+    assert r["pairs_match_reference"] is True and r["pairs_match_in_process"] is True and r["pairs"] > 0
+    assert r["rows_lost"] == 0 and r["rows_repeated"] == 0 and r["block_pair_rows"] >= 1
+    assert len(r["job_wall_rounds_s"]) == len(r["in_process_rounds_s"]) == 2
+    assert r["job_wall_s"] == pytest.approx(min(r["job_wall_rounds_s"]), abs=1e-3)  # the best round
+    assert r["overhead_ratio"] == pytest.approx(r["job_wall_s"] / r["in_process_s"], rel=0.01)
+
+
 def test_bench_rescan_times_a_rescan_that_reuses_every_stored_hash(run_cli, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
     photos = save_photos(pics, range(6), size=(640, 480))
