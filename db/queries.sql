@@ -542,7 +542,9 @@ WHERE c.job_id = %(job_id)s AND c.block = t.block;
 SELECT set_config('work_mem', '64MB', true);
 
 -- name: make_block_pair_work
--- Every block pair (a <= b) is one row carrying its number of image pairs.
+-- Every block pair (a <= b) is one row carrying its number of image pairs. Rows are claimed in id
+-- order: the pairs of two blocks come first and each block with itself (half the work) last, so
+-- the phase ends on short rows and no worker is left waiting on a long one.
 INSERT INTO work (job_id, phase, units, block_a, block_b)
 SELECT %(job_id)s, 'compare',
        CASE WHEN x.block = y.block THEN x.files::bigint * (x.files - 1) / 2
@@ -550,7 +552,7 @@ SELECT %(job_id)s, 'compare',
        x.block, y.block
 FROM compare_block x JOIN compare_block y ON y.job_id = x.job_id AND x.block <= y.block
 WHERE x.job_id = %(job_id)s AND (x.block <> y.block OR x.files > 1)
-ORDER BY x.block, y.block;
+ORDER BY x.block = y.block, x.block, y.block;
 
 -- name: compare_blocks
 SELECT block, ids, hashes, alt_ids, alt_hashes FROM compare_block
