@@ -4,9 +4,9 @@ Its first row finds the connected components of the job's pair graph. When they 
 it splits them and stores the numbered groups itself, and the phase (and finalize) has no other
 row. Otherwise it makes the phase's other rows: a large component alone, small ones batched, each
 row carrying its number of files. Those rows split chained components (neardup.clustering) and
-pick each group's keeper. HDBSCAN on a big
-component can hold the GIL for seconds, so big components are split in a child process while this
-thread waits (the broker's heartbeat goes on) and keeps the row's lease alive.
+pick each group's keeper. HDBSCAN on a big component can hold the GIL for seconds, so big
+components are split in a child process while this thread waits (the broker's heartbeat goes on)
+and keeps the row's lease alive.
 """
 from __future__ import annotations
 
