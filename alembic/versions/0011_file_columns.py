@@ -1,4 +1,5 @@
-"""file.work_id without a foreign key: work rows and files are only ever deleted together.
+"""file.work_id without a foreign key (work rows and files are only ever deleted together), and
+file.block dropped (compare blocks are id ranges now).
 
 Revision ID: 0011
 Revises: 0010
@@ -21,11 +22,17 @@ def upgrade() -> None:
     -- with their job (ON DELETE CASCADE), which deletes the job's files in the same statement, so
     -- the link cannot dangle. file_work_idx stays: files_of_work reads through it.
     ALTER TABLE file DROP CONSTRAINT file_work_id_fkey;
+    -- Left from the foundation's compare, which numbered every file into a block: nothing has
+    -- written or read it since compare_block (0004).
+    DROP INDEX file_block_idx;
+    ALTER TABLE file DROP COLUMN block;
     """)
 
 
 def downgrade() -> None:
     op.execute("""
+    ALTER TABLE file ADD COLUMN block integer;
+    CREATE INDEX file_block_idx ON file (job_id, block) INCLUDE (hash) WHERE block IS NOT NULL;
     ALTER TABLE file ADD CONSTRAINT file_work_id_fkey
         FOREIGN KEY (work_id) REFERENCES work (id) ON DELETE SET NULL;
     """)
