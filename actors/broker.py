@@ -11,21 +11,18 @@ import dramatiq
 from dramatiq.middleware import Middleware
 from dramatiq_postgres import PostgresBroker
 
-from db.connect import DatabaseUnreachable, check_reachable, resolve_url
-from db.repository import Repository
+from db.connect import DatabaseUnreachable, check_reachable, shared_url
+from db.repository import Repository, shared_repository
 from db.transitions import Transitions
 
 log = logging.getLogger("neardup.worker")
 
 
-@cache
-def database_url() -> str:
-    return resolve_url()
+database_url = shared_url
 
 
-@cache
 def repository() -> Repository:
-    return Repository(database_url())
+    return shared_repository(database_url())
 
 
 @cache

@@ -1,136 +1,25 @@
-"""cluster_components: the cluster phase, between compare and finalize.
-
-Its first row finds the connected components of the job's pair graph. When they are few and small
-it splits them and stores the numbered groups itself, and the phase (and finalize) has no other
-row. Otherwise it makes the phase's other rows: a large component alone, small ones batched, each
-row carrying its number of files. Those rows split chained components (neardup.clustering) and
-pick each group's keeper. HDBSCAN on a big component can hold the GIL for seconds, so big
-components are split in a child process while this thread waits (the broker's heartbeat goes on)
-and keeps the row's lease alive.
-"""
+"""cluster_components: a ticket to work through a job's cluster rows (neardup.rows.cluster)."""
 from __future__ import annotations
-
-import logging
-import multiprocessing
-import threading
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from itertools import groupby
 
 import dramatiq
 
-from actors.tickets import work_through
-from db.models import Claim, DecidedGroup, JobSettings, Member, WorkRow
+from actors.broker import repository
+from db.models import Claim, JobSettings, WorkRow
 from db.repository import Repository
-from neardup.clustering import batch_components, components, split_hashes
-from neardup.grouping import Candidate, choose_keeper, keeper_reason
-
-log = logging.getLogger("neardup.worker")
-
-# A component of this many files is a row of its own and is split in the child process.
-ALONE_FROM = 256
-# Small components are batched into rows of about this many files.
-BATCH_FILES = 1024
-# Up to this many files in components, none of them large, the first row decides every group.
-WHOLE_UP_TO = 4 * BATCH_FILES
-
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()  # a worker's threads share one child
-
-
-def _child_pool() -> ProcessPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            # spawn, not fork: this process has threads and open connections a fork would copy.
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return _pool
-
-
-def _drop_child_pool(broken: ProcessPoolExecutor) -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is broken:
-            _pool = None
-
-
-def find_components(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings) -> int:
-    """The phase's first row; returns how many rows it made.
-
-    When every component is small and they hold WHOLE_UP_TO files in all, this row decides the
-    groups itself: the rows it would make cost more in round trips and tickets than the work.
-    """
-    a, b = repo.job_pairs(row.job_id)
-    ids, labels, sizes = components(a, b)
-    if len(ids) <= WHOLE_UP_TO and (not len(sizes) or sizes.max() < ALONE_FROM):
-        decided: list[DecidedGroup] = []
-        for _, component in groupby(repo.file_members(ids, labels), key=lambda m: m.component):
-            members = list(component)
-            decided.extend(decide(members, _split(repo, claim, row, settings, members)))
-        repo.finish_cluster_whole(claim, row, decided)
-        return 0
-    batches = list(batch_components(sizes.tolist(), ALONE_FROM, BATCH_FILES))
-    return len(batches) if repo.finish_components(claim, row, ids, labels, batches) else 0
-
-
-def _wait_alive(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
-                future: Future[list[list[int]]]) -> list[list[int]]:
-    every = max(0.5, settings.lease_s / 3)
-    while True:
-        try:
-            return future.result(timeout=every)
-        except TimeoutError:
-            if not repo.extend_lease(claim, row.id, settings.lease_s):
-                future.cancel()
-                raise RuntimeError("lease lost while clustering") from None
-
-
-def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
-           members: Sequence[Member]) -> list[list[int]]:
-    ids = [m.id for m in members]
-    hashes = [m.hash for m in members]
-    alts = [m.alt_hashes for m in members]
-    if len(members) < ALONE_FROM:
-        return split_hashes(ids, hashes, alts, settings.threshold)
-    pool = _child_pool()
-    try:
-        future = pool.submit(split_hashes, ids, hashes, alts, settings.threshold)
-        return _wait_alive(repo, claim, row, settings, future)
-    except BrokenProcessPool:
-        _drop_child_pool(pool)  # the child died: a fresh one next time, and this row is retried
-        raise
-
-
-def decide(members: Sequence[Member], groups: Sequence[Sequence[int]]) -> list[DecidedGroup]:
-    by_index = [Candidate(m.id, m.path, m.pixels, m.size, m.mtime) for m in members]
-    decided = []
-    for group in groups:
-        candidates = [by_index[i] for i in group]
-        keeper = choose_keeper(candidates)
-        decided.append(DecidedGroup(keeper.id, tuple(sorted(c.id for c in candidates)),
-                                    keeper_reason(keeper, candidates)))
-    return decided
+from neardup.rows import cluster
+from neardup.rows.loop import work_through
 
 
 def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings) -> None:
-    if row.block_a is None:
-        made = find_components(repo, claim, row, settings)
-        # This thread will work through them too; tickets bring the other workers in.
-        for _ in range(min(made, settings.fanout) - 1):
-            cluster_components.send(row.job_id)
-        return
-    decided: list[DecidedGroup] = []
-    for _, component in groupby(repo.component_members(row.job_id, row.block_a, row.block_b),
-                                key=lambda m: m.component):
-        members = list(component)
-        decided.extend(decide(members, _split(repo, claim, row, settings, members)))
-    repo.finish_cluster_work(claim, row, decided)
+    made = cluster.cluster_row(repo, claim, row, settings)
+    # This thread works through the rows the first one made too; tickets bring the other workers in.
+    for _ in range(min(made, settings.fanout) - 1):
+        cluster_components.send(row.job_id)
 
 
 @dramatiq.actor(max_retries=5, min_backoff=200, max_backoff=5000, priority=5, time_limit=24 * 3_600_000)
 def cluster_components(job_id: int) -> None:
     from actors.monitor_jobs import step_and_follow
 
-    work_through(job_id, "cluster", cluster_row, claim_limit=1, budget_s=5.0,
+    work_through(repository(), job_id, "cluster", cluster_row, claim_limit=1, budget_s=5.0,
                  resend=lambda: cluster_components.send(job_id), poke=lambda: step_and_follow(job_id, "cluster"))

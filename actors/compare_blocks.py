@@ -1,74 +1,11 @@
-"""compare_blocks: the compiled kernel over claimed block-pair rows, finished a claim at a time.
-
-Rows are claimed several at a time when they are small (one round trip, one fetch of the claim's
-blocks, one finishing transaction), one at a time when a row is already ~0.1 s of work. The
-worker holds only the blocks of the rows in its claim.
-"""
+"""compare_blocks: a ticket to work through a job's compare rows (neardup.rows.compare)."""
 from __future__ import annotations
 
-import logging
-import threading
-
 import dramatiq
-import numpy as np
 
-from actors.tickets import one_line, work_through
-from db.models import BlockHashes, Claim, JobSettings
-from db.repository import Repository
-from neardup.variants import HashBlock, block_pairs
-
-log = logging.getLogger("neardup.worker")
-
-# Image pairs one claim should carry: ~0.1 s of kernel on one core. Rows of big blocks are
-# claimed one by one; rows of tiny blocks up to MAX_CLAIM at once.
-CLAIM_PAIRS = 250_000_000
-MAX_CLAIM = 256
-
-
-def claim_limit(settings: JobSettings) -> int:
-    per_row = max(1, settings.block_size * settings.block_size)
-    return int(min(MAX_CLAIM, max(1, CLAIM_PAIRS // per_row)))
-
-
-def _hash_block(b: BlockHashes) -> HashBlock:
-    return HashBlock.build(b.ids, b.hashes, b.alt_ids, b.alt_hashes)
-
-
-# The blocks of this thread's last claim, by (job, block): rows are claimed in block order, so the
-# next claim usually shares one of them and fetches only the other. Only blocks the new claim
-# needs are kept, so a thread still holds no more than its claim's blocks.
-_held = threading.local()
-
-
-def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBlock]:
-    held: dict[tuple[int, int], HashBlock] = getattr(_held, "blocks", {})
-    blocks = {k: held[(job_id, k)] for k in needed if (job_id, k) in held}
-    # Blocks not needed go before the fetch, so old and new ones are never held together.
-    del held
-    _held.blocks = {}
-    missing = sorted(needed - blocks.keys())
-    if missing:
-        blocks.update((k, _hash_block(b)) for k, b in repo.compare_blocks(job_id, missing).items())
-    _held.blocks = {(job_id, k): b for k, b in blocks.items()}
-    return blocks
-
-
-def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> None:
-    job_id = claim.rows[0].job_id
-    try:
-        blocks = _blocks(repo, job_id, {x for r in claim.rows for x in (r.block_a, r.block_b)})
-        parts = []
-        for row in claim.rows:
-            same = row.block_a == row.block_b
-            lo, hi, dist = block_pairs(blocks[row.block_a], blocks[row.block_b], settings.threshold, same=same)
-            parts.append((np.full(len(lo), row.id, dtype=np.int64), lo, hi, dist))
-        work, a, b, d = (np.concatenate(column) for column in zip(*parts))
-    except Exception as e:  # noqa: BLE001 - give the claim's rows back, with the reason
-        log.exception("compare rows %s of job %s failed", [r.id for r in claim.rows], job_id)
-        for row in claim.rows:
-            repo.release(claim, row.id, one_line(e))
-        return
-    repo.finish_compare_claim(claim, job_id, [r.id for r in claim.rows], work, a, b, d)
+from actors.broker import repository
+from neardup.rows.compare import claim_limit, compare_claim
+from neardup.rows.loop import work_through
 
 
 @dramatiq.actor(max_retries=5, min_backoff=200, max_backoff=5000, priority=10, time_limit=3_600_000)
@@ -77,6 +14,6 @@ def compare_blocks(job_id: int) -> None:
 
     # The ticket that ran out of rows steps the job itself (the transition is a conditional UPDATE,
     # safe from any thread): a message to the monitor would cost a broker round trip per phase.
-    work_through(job_id, "compare", compare_claim, claim_limit=claim_limit, whole_claims=True,
+    work_through(repository(), job_id, "compare", compare_claim, claim_limit=claim_limit, whole_claims=True,
                  budget_s=5.0, resend=lambda: compare_blocks.send(job_id),
                  poke=lambda: step_and_follow(job_id, "compare"))

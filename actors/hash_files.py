@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import dramatiq
 
-from actors.tickets import one_line, work_through
+from actors.broker import repository
 from db.models import Claim, FileToHash, HashResult, JobSettings, KnownContent, WorkRow
 from db.repository import Repository
 from neardup.hashspec import HashSpec
+from neardup.rows.loop import one_line, work_through
 
 if TYPE_CHECKING:
     from neardup.hashing import Content
@@ -95,5 +96,5 @@ def hash_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings
 def hash_files(job_id: int) -> None:
     from actors.monitor_jobs import monitor_jobs
 
-    work_through(job_id, "hash", hash_row, claim_limit=1, budget_s=5.0,
+    work_through(repository(), job_id, "hash", hash_row, claim_limit=1, budget_s=5.0,
                  resend=lambda: hash_files.send(job_id), poke=lambda: monitor_jobs.send(job_id))

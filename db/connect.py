@@ -40,6 +40,12 @@ def resolve_url(env: Mapping[str, str] | None = None) -> str:
         raise DatabaseUnreachable(f"cannot start the embedded PostgreSQL: {e}") from None
 
 
+@functools.cache
+def shared_url() -> str:
+    """resolve_url() once per process (the embedded cluster is looked up, or started, once)."""
+    return resolve_url()
+
+
 def where(url: str) -> str:
     """host:port/dbname of a URL, for messages (never the password)."""
     parts = urlsplit(url)

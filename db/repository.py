@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -307,3 +308,10 @@ class Repository(CompareClusterMethods):
         with self._tx() as cur:
             cur.execute(q("broker_schema_exists"))
             return bool(cur.fetchone()[0])
+
+
+@cache
+def shared_repository(url: str) -> Repository:
+    """One repository (one connection pool) per database and process: the CLI and the actors it
+    runs in-process share it."""
+    return Repository(url)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console, stdout_console
 from neardup.discovery import PathError, check_roots, iter_files
-from neardup.live import ProgressDisplay, follow, rate_eta, timing
-from neardup.report import groups_csv, groups_json, print_summary, scan_json, status_json
+from neardup.live import ProgressDisplay, follow
+from neardup.report import groups_csv, groups_json, print_summary, scan_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,11 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="enqueue a scan and print its job id")
     add_job_options(p)
     p.set_defaults(run=submit)
-
-    p = sub.add_parser("status", help="progress of a job")
-    p.add_argument("job", type=int)
-    p.add_argument("--json", action="store_true", default=flag("JSON"))
-    p.set_defaults(run=status)
 
     p = sub.add_parser("groups", help="the groups of a finished job")
     p.add_argument("job", type=int)
@@ -74,9 +69,11 @@ def connect() -> str:
 
 
 def repository():  # type: ignore[no-untyped-def]
-    from actors.broker import repository as repo
+    """The process's repository, without importing the broker (a rescan never needs it)."""
+    from db.connect import shared_url
+    from db.repository import shared_repository
 
-    return repo()
+    return shared_repository(shared_url())
 
 
 def job_or_fail(job: int):  # type: ignore[no-untyped-def]
@@ -95,8 +92,13 @@ def hash_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise Fail(f"--hash {args.hash} --hash-size {args.hash_size}: {e}", Exit.USAGE) from None
 
 
-def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None) -> int:
-    """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the walk."""
+def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None,
+               kick: bool = True) -> int:
+    """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the walk.
+
+    kick=False leaves the tickets to see_through, which first tries to finish a rescan in this
+    process: then the broker is never imported.
+    """
     from db.repository import JobOptions, NewFile
 
     spec = hash_spec(args)
@@ -105,9 +107,6 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
     except PathError as e:
         raise Fail(str(e), Exit.USAGE) from None
     on_connected(connect())
-    import actors
-    from actors.monitor_jobs import step_job
-
     walk_errors: list[tuple[str, str]] = []
 
     def files() -> Iterator[NewFile]:
@@ -121,15 +120,26 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
                       hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
                       hash_kind=spec.kind, reuse=not args.rehash)
     job_id = repository().submit(roots, files(), opts)
-    try:
-        # A hash phase with nothing to decode (a rescan) moves on here and now.
-        step_job(job_id, "hash", force_kick=True)
-        actors.arm_monitor()
-    except KeyboardInterrupt:
-        # The job exists but its id was never shown: leave it cancelled and say how to go on.
-        interrupted(job_id, 1, stderr_console())
-        raise
+    if kick:
+        try:
+            kick_job(job_id)
+        except KeyboardInterrupt:
+            # The job exists but its id was never shown: leave it cancelled and say how to go on.
+            interrupted(job_id, 1, stderr_console())
+            raise
     return job_id
+
+
+def kick_job(job_id: int) -> None:
+    """Tickets for the job's phase (a hash phase with nothing to decode moves on first), and a
+    ticking monitor."""
+    import actors
+    from actors.monitor_jobs import step_job
+
+    settings = repository().job_settings(job_id)
+    if settings is not None:
+        step_job(job_id, settings.phase, force_kick=True)
+    actors.arm_monitor()
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -138,7 +148,7 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def scan(args: argparse.Namespace) -> int:
-    job_id = submit_job(args)
+    job_id = submit_job(args, kick=False)
     return run_local(job_id, args.workers, args.json)
 
 
@@ -155,23 +165,28 @@ def run_local(job_id: int, count: int, as_json: bool) -> int:
 
 def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ignore[no-untyped-def]
     """Submit a job and see it through; (job id, final progress). For eval and benchmarks."""
-    job_id = submit_job(args)
+    job_id = submit_job(args, kick=False)
     return job_id, see_through(job_id, args.workers, console, live)
 
 
 def see_through(job_id: int, count: int, console: Console | None, live: bool):  # type: ignore[no-untyped-def]
     """The job's final progress. A job with nothing to decode (a rescan of an unchanged tree) is
-    finished in this process: starting workers would cost more than the whole job."""
-    from db.embedded import data_home
-    from neardup.inline import finish_inline
-    from neardup.workers import LocalWorkers, WorkerError
+    finished in this process: starting workers would cost more than the whole job. Otherwise its
+    tickets are sent (submit_job left them) and workers see it through."""
+    from neardup.workers import WorkerError
 
     handled = False
     try:
-        if count and finish_inline(job_id):
+        # Imports inside: a Ctrl-C while they load must cancel the job like any other.
+        from db.embedded import data_home
+        from neardup.inline import finish_inline
+        from neardup.workers import LocalWorkers
+
+        if count and finish_inline(repository(), job_id):
             progress = repository().progress(job_id)
             if progress.finished:
                 return progress
+        kick_job(job_id)
         console = stderr_console() if console is None else console
         with LocalWorkers(count, os.environ["DATABASE_URL"], data_home() / "logs") as workers:
             try:
@@ -234,20 +249,6 @@ def finish(job_id: int, progress, as_json: bool) -> int:  # type: ignore[no-unty
     else:
         print_summary(stdout_console(), progress, files, failed, groups)
     return Exit.OK if progress.status == "completed" else Exit.JOB_FAILED
-
-
-def status(args: argparse.Namespace) -> int:
-    connect()
-    progress = job_or_fail(args.job)
-    if args.json:
-        emit_json(status_json(progress))
-    else:
-        print(f"job {progress.job}: {progress.status}, {progress.percent:.2f}%  {timing(progress)}"
-              + (f" — {progress.error}" if progress.error else ""))
-        for ph in progress.phases:
-            print(f"  {ph.name:<9} {ph.status:<10} {ph.percent:6.2f}%  done {ph.done:,}  "
-                  f"failed {ph.failed:,}  skipped {ph.skipped:,}  of {ph.total:,}  {rate_eta(ph)}".rstrip())
-    return Exit.OK
 
 
 def groups(args: argparse.Namespace) -> int:

@@ -2,40 +2,53 @@
 
 Starting worker processes costs more than comparing a few thousand stored hashes, so a job whose
 hash phase has no rows left is compared and finalized right here, through the same claims and
-handlers the workers use: rows are still claimed from PostgreSQL, and a worker that turns up
-meanwhile simply takes its share.
+row handlers the workers use (neardup.rows): rows are still claimed from PostgreSQL, and a worker
+that turns up meanwhile simply takes its share. No ticket is sent and the broker is never
+imported: importing Dramatiq and sending tickets nobody would take was a tenth of a rescan.
 """
 from __future__ import annotations
+
+from db.maintenance import settle_work
+from db.repository import Repository
+from db.transitions import Transitions
+from neardup.rows.cluster import cluster_row
+from neardup.rows.compare import claim_limit, compare_claim
+from neardup.rows.finalize import finalize_row
+from neardup.rows.loop import work_through
 
 # Image pairs the CLI compares itself; beyond this, workers (several processes) are faster.
 INLINE_PAIRS = 20_000_000
 
 
-def finish_inline(job_id: int) -> bool:
+def finish_inline(repo: Repository, job_id: int) -> bool:
     """Run the job's compare, cluster and finalize phases here; False (nothing done) if it does not
-    qualify."""
-    from actors.broker import repository
-    from actors.cluster_components import cluster_row
-    from actors.compare_blocks import claim_limit, compare_claim
-    from actors.finalize_job import finalize_row
-    from actors.monitor_jobs import step_job
-    from actors.tickets import work_through
-
-    repo = repository()
+    qualify: hash rows left to decode, or too many pairs to compare."""
     progress = repo.progress(job_id)
-    if progress is None or progress.phase != "compare" or progress.finished:
+    if progress is None or progress.finished or progress.phase not in ("hash", "compare"):
+        return False
+    hashing = next(p for p in progress.phases if p.name == "hash")
+    if hashing.pending or hashing.running:
+        return False
+    transitions = Transitions(repo)
+    step(transitions, job_id, "hash")  # a hash phase with nothing to decode moves on (no-op if done)
+    progress = repo.progress(job_id)
+    if progress is None or progress.phase != "compare":
         return False
     compare = next(p for p in progress.phases if p.name == "compare")
     if compare.total > INLINE_PAIRS:
         return False
-    work_through(job_id, "compare", compare_claim, claim_limit=claim_limit, whole_claims=True,
-                 budget_s=float("inf"), resend=lambda: None, poke=lambda: None)
+    work_through(repo, job_id, "compare", compare_claim, claim_limit=claim_limit, whole_claims=True)
     # The monitor's own transitions, made now rather than at its next tick.
-    step_job(job_id, "compare")
-    work_through(job_id, "cluster", cluster_row, claim_limit=1, budget_s=float("inf"),
-                 resend=lambda: None, poke=lambda: None)
-    step_job(job_id, "cluster")
-    work_through(job_id, "finalize", finalize_row, claim_limit=1, budget_s=float("inf"),
-                 resend=lambda: None, poke=lambda: None)
-    step_job(job_id, "finalize")
+    step(transitions, job_id, "compare")
+    work_through(repo, job_id, "cluster", cluster_row, claim_limit=1)
+    step(transitions, job_id, "cluster")
+    work_through(repo, job_id, "finalize", finalize_row, claim_limit=1)
+    step(transitions, job_id, "finalize")
     return True
+
+
+def step(transitions: Transitions, job_id: int, phase: str) -> None:
+    """One transition check, its tickets unsent: this process works the rows it makes."""
+    kick = transitions.step(job_id, phase)
+    if kick is not None:
+        settle_work(transitions.repo.url, kick.rows)

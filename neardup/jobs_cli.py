@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from neardup.cli import Exit, Fail, emit_json, env, flag, nonneg, positive, stderr_console
-from neardup.commands import connect, job_or_fail, repository, run_local
-from neardup.live import ProgressDisplay, follow, one_line, timing
+from neardup.commands import connect, job_or_fail, kick_job, repository, run_local
+from neardup.live import ProgressDisplay, follow, one_line, rate_eta, timing
 from neardup.report import status_json
 
 EXAMPLES = """\
@@ -27,6 +27,11 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("status", help="progress of a job")
+    p.add_argument("job", type=int)
+    p.add_argument("--json", action="store_true", default=flag("JSON"))
+    p.set_defaults(run=status)
+
     p = sub.add_parser("watch", help="live progress of a job until it ends (exit code: the job's)",
                        epilog=EXAMPLES, formatter_class=fmt)
     p.add_argument("job", type=int)
@@ -67,6 +72,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def job_exit(status: str) -> int:
     return Exit.OK if status == "completed" else Exit.JOB_FAILED
+
+
+def status(args: argparse.Namespace) -> int:
+    connect()
+    progress = job_or_fail(args.job)
+    if args.json:
+        emit_json(status_json(progress))
+    else:
+        print(f"job {progress.job}: {progress.status}, {progress.percent:.2f}%  {timing(progress)}"
+              + (f" — {progress.error}" if progress.error else ""))
+        for ph in progress.phases:
+            print(f"  {ph.name:<9} {ph.status:<10} {ph.percent:6.2f}%  done {ph.done:,}  "
+                  f"failed {ph.failed:,}  skipped {ph.skipped:,}  of {ph.total:,}  {rate_eta(ph)}".rstrip())
+    return Exit.OK
 
 
 def watch(args: argparse.Namespace) -> int:
@@ -170,8 +189,6 @@ def cancel(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    import actors
-    from actors.monitor_jobs import step_job
     from db.control import JobControl
 
     connect()
@@ -181,11 +198,10 @@ def resume(args: argparse.Namespace) -> int:
         progress = job_or_fail(args.job)
         raise Fail(f"job {args.job}: {progress.status}; only a cancelled or interrupted job can be resumed",
                    Exit.USAGE)
-    step_job(resumed.job, resumed.phase, force_kick=True)
-    actors.arm_monitor()
     how = "was cancelled" if resumed.was_cancelled else "was interrupted"
     print(f"job {args.job} {how}; resumed in its {resumed.phase} phase "
           f"({resumed.requeued_units:,} units of work back to pending)", file=sys.stderr)
     if args.detach:
+        kick_job(args.job)
         return Exit.OK
-    return run_local(args.job, args.workers, args.json)
+    return run_local(args.job, args.workers, args.json)  # which sends the tickets

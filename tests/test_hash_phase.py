@@ -91,6 +91,27 @@ def test_a_rescan_reuses_stored_hashes_and_rehashes_only_changed_files(run_cli, 
     assert hash_counts(run_cli, rehashed["job"])[0] == 6  # the exact copy is still skipped
 
 
+def test_a_rescan_is_finished_by_the_cli_without_the_broker_or_any_ticket(
+    run_cli, tmp_path: Path, database_url: str
+) -> None:
+    pics = tmp_path / "pics"
+    originals = save_photos(pics, range(5))
+    shutil.copyfile(originals[0], pics / "copy.jpg")
+    first = scan(run_cli, pics)
+    with psycopg.connect(database_url) as conn:
+        tickets = conn.execute("SELECT count(*) FROM dramatiq.queue").fetchone()[0]
+    probe = ("import json, sys\nfrom neardup.cli import main\ncode = main(['scan', sys.argv[1], '--json'])\n"
+             "print(json.dumps({'code': code, 'broker': 'dramatiq' in sys.modules}), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, str(pics)], capture_output=True, text=True,
+                          env={**os.environ, "DATABASE_URL": database_url, "XDG_DATA_HOME": str(tmp_path / "home")},
+                          timeout=180)
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == {"code": 0, "broker": False}, done.stderr
+    again = json.loads(done.stdout)
+    assert again["status"] == "completed" and (again["groups"], again["pairs"]) == (first["groups"], first["pairs"])
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM dramatiq.queue").fetchone()[0] == tickets
+
+
 def test_hashes_of_another_kind_are_never_reused_or_mixed(run_cli, tmp_path: Path, database_url: str) -> None:
     pics = tmp_path / "pics"
     save_photos(pics, range(5))

@@ -1,4 +1,4 @@
-"""The loop every work actor runs: claim rows of one job's phase until none are left.
+"""The loop every work ticket runs: claim rows of one job's phase until none are left.
 
 A broker message is only a ticket to come and work; the work itself is the rows. A ticket works
 for a bounded time, then sends a fresh ticket and returns, so worker threads keep turning over
@@ -10,13 +10,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from actors.broker import repository
 from db.models import Claim, JobSettings, WorkRow
 from db.repository import Repository
 
 log = logging.getLogger("neardup.worker")
 
-Handler = Callable[[Repository, Claim, WorkRow, JobSettings], None]
+Handler = Callable[[Repository, Claim, WorkRow, JobSettings], object]
 # Handles every row of a claim at once (compare rows finish together in one transaction).
 ClaimHandler = Callable[[Repository, Claim, JobSettings], None]
 
@@ -41,22 +40,22 @@ def per_row(handler: Handler) -> ClaimHandler:
 
 
 def work_through(
+    repo: Repository,
     job_id: int,
     phase: str,
     handler: Handler | ClaimHandler,
     *,
     claim_limit: int | Callable[[JobSettings], int],
     whole_claims: bool = False,
-    budget_s: float,
-    resend: Callable[[], object],
-    poke: Callable[[], object],
+    budget_s: float = float("inf"),
+    resend: Callable[[], object] = lambda: None,
+    poke: Callable[[], object] = lambda: None,
 ) -> int:
     """Run the phase's rows for this job; returns the number of rows this ticket handled."""
-    repo = repository()
     settings = repo.job_settings(job_id)
     if settings is None or settings.status not in ("pending", "running") or settings.phase != phase:
         return 0
-    handle: ClaimHandler = handler if whole_claims else per_row(handler)  # type: ignore[arg-type]
+    handle: ClaimHandler = handler if whole_claims else per_row(handler)  # type: ignore[assignment]
     limit = claim_limit(settings) if callable(claim_limit) else claim_limit
     deadline = time.monotonic() + budget_s
     handled = 0
