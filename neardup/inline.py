@@ -23,16 +23,16 @@ INLINE_PAIRS = 20_000_000
 def finish_inline(repo: Repository, job_id: int) -> bool:
     """Run the job's compare, cluster and finalize phases here; False (nothing done) if it does not
     qualify: hash rows left to decode, or too many pairs to compare."""
-    progress = repo.progress(job_id)
-    if progress is None or progress.finished or progress.phase not in ("hash", "compare"):
-        return False
-    hashing = next(p for p in progress.phases if p.name == "hash")
-    if hashing.pending or hashing.running:
-        return False
     transitions = Transitions(repo)
-    step(transitions, job_id, "hash")  # a hash phase with nothing to decode moves on (no-op if done)
     progress = repo.progress(job_id)
-    if progress is None or progress.phase != "compare":
+    if progress is not None and progress.phase == "hash" and not progress.finished:
+        hashing = next(p for p in progress.phases if p.name == "hash")
+        if hashing.pending or hashing.running:
+            return False
+        # Nothing to decode (a rescan): the hash phase moves on, as the monitor would move it.
+        step(transitions, job_id, "hash")
+        progress = repo.progress(job_id)
+    if progress is None or progress.finished or progress.phase != "compare":
         return False
     compare = next(p for p in progress.phases if p.name == "compare")
     if compare.total > INLINE_PAIRS:
