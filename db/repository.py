@@ -17,19 +17,15 @@ from db.events import emit, phase_event
 from db.maintenance import settle_work
 from db.models import (
     Claim,
-    FailedFile,
     FileToHash,
-    Group,
     HashedFile,
     HashResult,
-    JobProgress,
     JobSettings,
     KnownContent,
-    PairPaths,
     WorkRow,
-    job_progress_from_row,
 )
 from db.queries import q
+from db.results import ResultMethods
 
 PHASES: tuple[str, ...] = ("hash", "compare", "cluster", "finalize")
 
@@ -86,7 +82,7 @@ def _storable_path(path: str) -> tuple[str, bytes | None]:
         return raw.decode("utf-8", "backslashreplace"), raw
 
 
-class Repository(CompareClusterMethods):
+class Repository(CompareClusterMethods, ResultMethods):
     def __init__(self, url: str, pool: ConnectionPool | None = None) -> None:
         self.url = url
         self.pool = pool or make_pool(url)
@@ -256,52 +252,6 @@ class Repository(CompareClusterMethods):
                 return False
             cur.execute(q("assemble_groups"), {"job_id": row.job_id, "first": row.block_a, "last": row.block_b})
             return True
-
-    # -- reading results ------------------------------------------------------------------
-
-    @retrying()
-    def progress(self, job_id: int) -> JobProgress | None:
-        with self._tx() as cur:
-            cur.execute(q("job_progress"), {"job_id": job_id})
-            row = cur.fetchone()
-        return job_progress_from_row(row) if row else None
-
-    @retrying()
-    def jobs(self, active_only: bool = False, limit: int = 20) -> list[JobProgress]:
-        """The newest jobs first, each read from the same view as progress()."""
-        with self._tx() as cur:
-            cur.execute(q("list_jobs"), {"active_only": active_only, "limit": limit})
-            return [job_progress_from_row(r) for r in cur.fetchall()]
-
-    @retrying()
-    def groups(self, job_id: int) -> list[Group]:
-        with self._tx() as cur:
-            cur.execute(q("job_groups"), {"job_id": job_id})
-            rows = cur.fetchall()
-        by_no: dict[int, tuple[str, list[str]]] = {}
-        for no, keeper, member in rows:
-            by_no.setdefault(no, (keeper, []))[1].append(member)
-        return [Group(k, tuple(m)) for k, m in by_no.values()]
-
-    @retrying()
-    def pairs(self, job_id: int) -> list[PairPaths]:
-        with self._tx() as cur:
-            cur.execute(q("job_pair_paths"), {"job_id": job_id})
-            return [PairPaths(*r) for r in cur.fetchall()]
-
-    @retrying()
-    def failed_files(self, job_id: int) -> list[FailedFile]:
-        with self._tx() as cur:
-            cur.execute(q("failed_files"), {"job_id": job_id})
-            return [FailedFile(*r) for r in cur.fetchall()]
-
-    @retrying()
-    def hash_phase_timing(self, job_id: int) -> tuple[float, int, str | None]:
-        """(seconds from the hash phase's start to its last row, files decoded, hash kind)."""
-        with self._tx() as cur:
-            cur.execute(q("hash_phase_timing"), {"job_id": job_id})
-            seconds, hashed, kind = cur.fetchone()
-        return float(seconds or 0.0), int(hashed), kind
 
     @retrying()
     def schema_ready(self) -> bool:
