@@ -85,6 +85,15 @@ def test_many_edits_of_one_photo_stay_one_group_though_two_heavy_edits_are_far_a
     assert groups == [list(range(len(hashes)))]
 
 
+def test_a_heavy_edit_close_to_more_than_half_of_its_photos_copies_stays_in_their_group() -> None:
+    # Ten copies 0..9 and two heavy edits at 14 and -5, each within the threshold of six of the
+    # eleven others: a stricter core (80 %) made them groups of their own, one photo twice.
+    dist = line(*range(10), 14, -5)
+    assert split_component(dist, THRESHOLD) == [list(range(12))]
+    core, peeled = dense_core(dist, THRESHOLD, share=0.8)
+    assert peeled  # what the old share did
+
+
 def test_two_photos_edits_joined_by_a_bridge_never_share_a_group() -> None:
     # Two unrelated photos (32 bits apart), 12 edits each, and a chain of images 4 bits apart
     # from one to the other: one component, two photos.
