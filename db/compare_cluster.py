@@ -23,6 +23,32 @@ def _int64s(packed: bytes | None) -> np.ndarray:
     return np.frombuffer(packed, dtype=">i8").astype(np.int64)
 
 
+_OWNER = np.dtype([("id", ">i8"), ("count", ">i4")])
+_ARRAY_HEADER = 20  # array_send of a 1-D array: ndim, has-nulls flag, element type, length, lower bound
+_ELEMENT = 12  # each element: its length (int4, always 8 here) and the int8
+
+
+def _alternatives(owners: bytes | None, arrays: bytes | None) -> tuple[np.ndarray, np.ndarray]:
+    """(owner id per alternative hash, alternative hashes) from pack_compare_blocks' layout."""
+    if not owners:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    rec = np.frombuffer(owners, dtype=_OWNER)
+    counts = rec["count"].astype(np.int64)
+    sizes = _ARRAY_HEADER + _ELEMENT * counts
+    starts = np.cumsum(sizes) - sizes
+    raw = np.frombuffer(arrays or b"", dtype=np.uint8)
+    if len(raw) != int(sizes.sum()):
+        raise ValueError(f"packed alternatives hold {len(raw)} bytes, their counts say {int(sizes.sum())}")
+    first = np.repeat(starts + _ARRAY_HEADER, counts)
+    element = np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = first + _ELEMENT * element
+    lengths = raw[at[:, None] + np.arange(4)].view(">i4").ravel()
+    if len(at) and (lengths != 8).any():
+        raise ValueError("packed alternatives hold an element that is not one int8")
+    hashes = raw[at[:, None] + np.arange(4, 12)].view(">i8").ravel().astype(np.int64)
+    return np.repeat(rec["id"].astype(np.int64), counts), hashes
+
+
 class CompareClusterMethods:
     """Needs the host class's _tx(): a cursor inside one transaction."""
 
@@ -40,7 +66,7 @@ class CompareClusterMethods:
             cur.execute(q("compare_blocks"), args)
             rows = cur.fetchall()
         return {
-            block: BlockHashes(block, _int64s(ids), _int64s(hashes), _int64s(alt_ids), _int64s(alt_hashes))
+            block: BlockHashes(block, _int64s(ids), _int64s(hashes), *_alternatives(alt_ids, alt_hashes))
             for block, ids, hashes, alt_ids, alt_hashes in rows
         }
 

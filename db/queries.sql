@@ -506,12 +506,15 @@ CROSS JOIN generate_series(0, s.blocks - 1) AS k
 CROSS JOIN LATERAL (SELECT k * s.n / s.blocks AS lo, (k + 1) * s.n / s.blocks AS hi) r;
 
 -- name: pack_compare_blocks
--- Pack the hashes of these blocks that nobody packed yet into their rows (big-endian int8s;
--- alt_ids[k] owns alt_hashes[k]). Aggregates take rows in the order they come in: readers sort a
--- block whose ids are not ascending. FOR UPDATE: a second worker needing the same block waits
--- for the first one's packing, then finds it packed (ids no longer NULL) and skips it. The block
--- is read through the primary key's id range: `job_id + 0` keeps the planner, misled by the stale
--- statistics of files inserted moments ago, from scanning the whole job's status index per block.
+-- Pack the hashes of these blocks that nobody packed yet into their rows, in one scan of each
+-- block's files: ids and hashes as big-endian int8s; alt_ids one (int8 id, int4 count) record per
+-- file with alternatives, alt_hashes those files' array_send() output back to back (unnesting
+-- them took a second scan, doubling the cost). Aggregates take rows in the order they come in:
+-- readers sort a block whose ids are not ascending. FOR UPDATE: a second worker needing the same
+-- block waits for the first one's packing, then finds it packed (ids no longer NULL) and skips
+-- it. The block is read through the primary key's id range: `job_id + 0` keeps the planner,
+-- misled by the stale statistics of files inserted moments ago, from scanning the whole job's
+-- status index per block.
 WITH todo AS (
     SELECT block, first_id, last_id FROM compare_block
     WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]) AND ids IS NULL
@@ -519,22 +522,19 @@ WITH todo AS (
 )
 UPDATE compare_block c
 SET ids = coalesce(p.packed_ids, ''::bytea), hashes = coalesce(p.packed_hashes, ''::bytea),
-    alt_ids = a.packed_alt_ids, alt_hashes = a.packed_alt_hashes
+    alt_ids = p.packed_alt_ids, alt_hashes = p.packed_alt_hashes
 FROM todo t
 CROSS JOIN LATERAL (
     SELECT string_agg(int8send(f.id), ''::bytea) AS packed_ids,
-           string_agg(int8send(f.hash), ''::bytea) AS packed_hashes
+           string_agg(int8send(f.hash), ''::bytea) AS packed_hashes,
+           string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
+               FILTER (WHERE cardinality(f.alt_hashes) > 0) AS packed_alt_ids,
+           string_agg(array_send(f.alt_hashes), ''::bytea)
+               FILTER (WHERE cardinality(f.alt_hashes) > 0) AS packed_alt_hashes
     FROM file f
     WHERE f.id BETWEEN t.first_id AND t.last_id AND f.job_id + 0 = %(job_id)s
       AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
 ) p
-CROSS JOIN LATERAL (
-    SELECT string_agg(int8send(f.id), ''::bytea) AS packed_alt_ids,
-           string_agg(int8send(x.h), ''::bytea) AS packed_alt_hashes
-    FROM file f CROSS JOIN LATERAL unnest(f.alt_hashes) AS x(h)
-    WHERE f.id BETWEEN t.first_id AND t.last_id AND f.job_id + 0 = %(job_id)s
-      AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
-) a
 WHERE c.job_id = %(job_id)s AND c.block = t.block;
 
 -- name: roomy_sorts
@@ -544,7 +544,10 @@ SELECT set_config('work_mem', '64MB', true);
 -- name: make_block_pair_work
 -- Every block pair (a <= b) is one row carrying its number of image pairs. Rows are claimed in id
 -- order: the pairs of two blocks come first and each block with itself (half the work) last, so
--- the phase ends on short rows and no worker is left waiting on a long one.
+-- the phase ends on short rows and no worker is left waiting on a long one. The first rows,
+-- (0,1), (2,3), ... one per ticket, share no block: each of the first workers packs blocks of its
+-- own, where (0,1) then (0,2) kept the second worker waiting on the first one's packing of 0.
+-- After them, rows of one block a run together, so a claim's next row reuses a block it holds.
 INSERT INTO work (job_id, phase, units, block_a, block_b)
 SELECT %(job_id)s, 'compare',
        CASE WHEN x.block = y.block THEN x.files::bigint * (x.files - 1) / 2
@@ -552,7 +555,8 @@ SELECT %(job_id)s, 'compare',
        x.block, y.block
 FROM compare_block x JOIN compare_block y ON y.job_id = x.job_id AND x.block <= y.block
 WHERE x.job_id = %(job_id)s AND (x.block <> y.block OR x.files > 1)
-ORDER BY x.block = y.block, x.block, y.block;
+ORDER BY NOT (x.block %% 2 = 0 AND y.block = x.block + 1 AND x.block < 2 * %(lead_rows)s),
+         x.block = y.block, x.block, y.block;
 
 -- name: compare_blocks
 SELECT block, ids, hashes, alt_ids, alt_hashes FROM compare_block

@@ -150,11 +150,11 @@ class Transitions:
         cur.execute(q("start_job_phase"), {**args, "phase": dst})
         if dst == "compare":
             cur.execute(q("job_settings"), args)
-            block_size = cur.fetchone()[4]
+            block_size, fanout = cur.fetchone()[4:6]
             cur.execute(q("roomy_sorts"))
             cur.execute(q("make_compare_blocks"), {**args, "block_size": block_size, "min_blocks": MIN_BLOCKS,
                                                    "min_block_files": min(block_size, MIN_BLOCK_FILES)})
-            cur.execute(q("make_block_pair_work"), args)
+            cur.execute(q("make_block_pair_work"), {**args, "lead_rows": fanout})
         elif dst == "cluster":
             cur.execute(q("make_cluster_start"), args)
         else:

@@ -10,10 +10,10 @@ from db.repository import JobOptions, NewFile, Repository
 from db.transitions import Transitions
 
 
-def hashed_job(repo: Repository, files: int, block_size: int) -> tuple[int, dict[int, HashResult]]:
+def hashed_job(repo: Repository, files: int, block_size: int, fanout: int = 16) -> tuple[int, dict[int, HashResult]]:
     """A job whose hash phase is done: every seventh file failed, every fifth has two alternatives."""
     job = repo.submit(["/x"], [NewFile(f"/x/{i:04d}.jpg", 1, 0.0) for i in range(files)],
-                      JobOptions(block_size=block_size, batch_size=16))
+                      JobOptions(block_size=block_size, batch_size=16, fanout=fanout))
     results: dict[int, HashResult] = {}
     while rows := (claim := repo.claim(job, "hash", 10, 60.0)).rows:
         for row in rows:
@@ -91,3 +91,17 @@ def test_a_job_that_fits_one_block_is_still_shared_out_when_it_is_big_enough(rep
         sizes[n] = block_sizes(repo, job)
     assert sizes[5000] == [5000]  # blocks of fewer than 4,096 files would not be worth their rows
     assert sizes[20000] == [5000] * 4  # 10 rows for the workers to share, not 1
+
+
+def test_the_first_rows_one_per_ticket_share_no_block_and_every_block_pair_is_one_row(repo: Repository) -> None:
+    job, _ = hashed_job(repo, 250, block_size=20, fanout=3)
+    blocks = len(block_sizes(repo, job))
+    with repo.pool.connection() as conn:
+        rows = conn.execute("SELECT block_a, block_b FROM work WHERE job_id = %s AND phase = 'compare' "
+                            "ORDER BY id", (job,)).fetchall()
+    # The first three workers each pack blocks of their own...
+    assert rows[:3] == [(0, 1), (2, 3), (4, 5)]
+    # ...then one block's rows run together, and each block with itself (the short rows) comes last.
+    assert rows[3:5] == [(0, 2), (0, 3)]
+    assert all(a == b for a, b in rows[-blocks:])
+    assert sorted(rows) == [(a, b) for a in range(blocks) for b in range(a, blocks)]
