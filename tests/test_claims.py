@@ -89,4 +89,5 @@ def test_every_named_query_is_valid_sql(database_url: str) -> None:
             text = sql
             for i, p in enumerate(params, 1):
                 text = text.replace(f"%({p})s", f"${i}")
+            text = text.replace("%%", "%")  # psycopg's escape of a literal %
             conn.execute(f"PREPARE check_{name} AS {text}")
