@@ -5,7 +5,8 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
@@ -55,12 +56,21 @@ def where(url: str) -> str:
 
 
 def check_reachable(url: str, timeout_s: int = 5) -> None:
+    with reachable(url, timeout_s):
+        pass
+
+
+@contextmanager
+def reachable(url: str, timeout_s: int = 5) -> Iterator[psycopg.Connection]:
+    """An autocommit connection that has answered a query, or DatabaseUnreachable naming the host."""
     try:
-        with psycopg.connect(url, connect_timeout=timeout_s) as conn:
-            conn.execute("SELECT 1")
+        conn = psycopg.connect(url, connect_timeout=timeout_s, autocommit=True)
+        conn.execute("SELECT 1")
     except psycopg.Error as e:
         reason = (str(e).strip().splitlines() or ["no reason given"])[-1]
         raise DatabaseUnreachable(f"cannot reach PostgreSQL at {where(url)}: {reason}") from None
+    with conn:
+        yield conn
 
 
 def make_pool(url: str, max_size: int = 8) -> ConnectionPool:

@@ -36,25 +36,32 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def at_head(url: str) -> bool:
-    """Is the database already migrated to the head? One query; every doubt says no."""
+def at_head(url: str, conn: psycopg.Connection | None = None) -> bool:
+    """Is the database already migrated to the head? One query (on conn if given, else on a
+    connection of its own); every doubt says no."""
     head = head_revision()
     if head is None:
         return False
     try:
-        with psycopg.connect(url) as conn:
-            if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
-                return False
-            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        if conn is None:
+            with psycopg.connect(url) as own:
+                return _versions(own) == [head]
+        return _versions(conn) == [head]
     except psycopg.Error:
         return False
-    return [r[0] for r in rows] == [head]
 
 
-def upgrade(url: str) -> None:
+def _versions(conn: psycopg.Connection) -> list[str]:
+    if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+        return []
+    return [r[0] for r in conn.execute("SELECT version_num FROM alembic_version").fetchall()]
+
+
+def upgrade(url: str, conn: psycopg.Connection | None = None) -> None:
+    """Migrate to the head; conn, if given, is an open autocommit connection to ask first."""
     # Importing alembic and SQLAlchemy costs more than a whole rescan of an unchanged tree:
     # skip them when there is nothing to do.
-    if at_head(url):
+    if at_head(url, conn):
         return
     from alembic import command
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -260,8 +260,21 @@ class Repository(CompareClusterMethods, ResultMethods):
             return bool(cur.fetchone()[0])
 
 
-@cache
+_shared: dict[str, Repository] = {}
+_shared_lock = threading.Lock()
+
+
 def shared_repository(url: str) -> Repository:
     """One repository (one connection pool) per database and process: the CLI and the actors it
     runs in-process share it."""
-    return Repository(url)
+    with _shared_lock:
+        if url not in _shared:
+            _shared[url] = Repository(url)
+        return _shared[url]
+
+
+def close_shared() -> None:
+    """Close the shared repositories' pools (a process about to exit)."""
+    with _shared_lock:
+        while _shared:
+            _shared.popitem()[1].pool.close()

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from neardup.cli import run
 
-from neardup.cli import main
-
-sys.exit(main())
+run()

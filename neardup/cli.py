@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -155,6 +156,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code)
     except KeyboardInterrupt:
         return int(Exit.INTERRUPTED)
+
+
+def run() -> NoReturn:
+    """The console entry point: main(), then exit without tearing the interpreter down.
+
+    Unloading psycopg, numpy and their threads' state took 40-70 ms at every exit, a seventh of
+    a rescan of an unchanged tree, for nothing: the process ends anyway. Output is flushed and
+    logging shut down first; local workers and pools were already stopped by their owners.
+    """
+    code = main()
+    if "db.repository" in sys.modules:
+        from db.repository import close_shared
+
+        close_shared()  # each server connection ends with a goodbye, not a dropped socket
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a reader that left early (`| head`) wanted no more
+    os._exit(code)
 
 
 def emit_json(obj: Any) -> None:

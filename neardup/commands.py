@@ -55,15 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def connect() -> str:
     """Resolve and check the database, apply migrations, and make it the workers' DATABASE_URL."""
-    from db.connect import DatabaseUnreachable, check_reachable, resolve_url
+    from db.connect import DatabaseUnreachable, reachable, resolve_url
     from db.migrate import upgrade
 
     try:
         url = resolve_url()
-        check_reachable(url)
+        with reachable(url) as conn:
+            upgrade(url, conn)  # one connection checks both: each costs a server process
     except DatabaseUnreachable as e:
         raise Fail(str(e), Exit.DATABASE) from None
-    upgrade(url)
     os.environ["DATABASE_URL"] = url
     return url
 
