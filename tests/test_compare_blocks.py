@@ -105,3 +105,18 @@ def test_the_first_rows_one_per_ticket_share_no_block_and_every_block_pair_is_on
     assert rows[3:5] == [(0, 2), (0, 3)]
     assert all(a == b for a, b in rows[-blocks:])
     assert sorted(rows) == [(a, b) for a in range(blocks) for b in range(a, blocks)]
+
+
+def test_alternatives_packed_by_postgres_read_back_exactly_at_the_int64_extremes(repo: Repository) -> None:
+    from db.compare_cluster import _alternatives
+
+    arrays = {7: [-(2**63), 2**63 - 1, -1], 9: [0], 12: [123456789012345678, -5, 6, 7, 8, 9, 10]}
+    with repo.pool.connection() as conn:
+        owners, packed = conn.execute(
+            "SELECT string_agg(int8send(id) || int4send(cardinality(a)), ''::bytea ORDER BY id),"
+            "       string_agg(array_send(a), ''::bytea ORDER BY id)"
+            " FROM unnest(%s::bigint[], %s::text[]) AS v(id, t), LATERAL (SELECT t::bigint[] AS a) x",
+            (list(arrays), ["{" + ",".join(map(str, v)) + "}" for v in arrays.values()])).fetchone()
+    ids, hashes = _alternatives(owners, packed)
+    assert list(zip(ids.tolist(), hashes.tolist())) == [(i, h) for i, v in arrays.items() for h in v]
+    assert [len(x) for x in _alternatives(None, None)] == [0, 0]
