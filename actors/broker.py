@@ -48,14 +48,11 @@ class WorkerChecks(Middleware):
             print("neardup worker: the database has no neardup schema; run `neardup db upgrade` first",
                   file=sys.stderr, flush=True)
             raise SystemExit(3)  # not os._exit: dramatiq signals "booted" in a finally
-        from neardup.clustering import warm_clustering
-        from neardup.kernel import warm
-
-        # Before any message is taken: the first compare row must not pay for the JIT compile
-        # (numba's on-disk cache makes this a load after the first run on a machine), nor the
-        # first chained component for importing hdbscan.
-        warm()
-        warm_clustering()
+        # Beside the first messages, not before them: loading the compiled kernel (numba's
+        # on-disk cache; a compile on a machine's first run) and importing hdbscan take 1.5 s,
+        # which held back the hash rows of every scan that started its workers, though they need
+        # neither. A compare or cluster row that comes sooner waits on the same import lock.
+        threading.Thread(target=_warm, name="neardup-warm", daemon=True).start()
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # A ticket keeps its thread for seconds, claiming rows until none are left. Dramatiq's
@@ -77,6 +74,17 @@ class WorkerChecks(Middleware):
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stopping.set()
+
+
+def _warm() -> None:
+    try:
+        from neardup.clustering import warm_clustering
+        from neardup.kernel import warm
+
+        warm()
+        warm_clustering()
+    except Exception:  # noqa: BLE001 - the first row that needs them compiles or imports them
+        log.exception("warming the compare kernel and clustering failed")
 
 
 # How often each worker checks that a monitor chain is ticking (arm_monitor: one UPDATE).

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console, stdout_console
 from neardup.discovery import PathError, check_roots, iter_files
@@ -157,10 +157,10 @@ def run_local(job_id: int, count: int, as_json: bool) -> int:
     # With --json nothing shows progress: the console is made only if there is something to say.
     console = None if as_json else stderr_console()
     try:
-        progress = see_through(job_id, count, console, live=console is not None and console.is_terminal)
+        return see_through(job_id, count, console, live=console is not None and console.is_terminal,
+                           report=lambda progress: finish(job_id, progress, as_json))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
-    return finish(job_id, progress, as_json)
 
 
 def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ignore[no-untyped-def]
@@ -169,10 +169,12 @@ def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ig
     return job_id, see_through(job_id, args.workers, console, live)
 
 
-def see_through(job_id: int, count: int, console: Console | None, live: bool):  # type: ignore[no-untyped-def]
-    """The job's final progress. A job with nothing to decode (a rescan of an unchanged tree) is
-    finished in this process: starting workers would cost more than the whole job. Otherwise its
-    tickets are sent (submit_job left them) and workers see it through."""
+def see_through(job_id: int, count: int, console: Console | None, live: bool,
+                report: Callable[[Any], Any] = lambda progress: progress) -> Any:
+    """report(the job's final progress). A job with nothing to decode (a rescan of an unchanged
+    tree) is finished in this process: starting workers would cost more than the whole job.
+    Otherwise its tickets are sent (submit_job left them) and workers see it through; report runs
+    as soon as the job ends, while the workers wind down (a worker takes seconds to stop)."""
     from neardup.workers import WorkerError
 
     handled = False
@@ -185,17 +187,22 @@ def see_through(job_id: int, count: int, console: Console | None, live: bool):  
         if count and finish_inline(repository(), job_id):
             progress = repository().progress(job_id)
             if progress.finished:
-                return progress
+                return report(progress)
         kick_job(job_id)
         console = stderr_console() if console is None else console
         with LocalWorkers(count, os.environ["DATABASE_URL"], data_home() / "logs") as workers:
             try:
-                return wait(job_id, workers, console, live=live)
+                progress = wait(job_id, workers, console, live=live)
             except KeyboardInterrupt:
                 # Cancel while the workers still run, so they stop claiming before they are stopped.
                 handled = True
                 interrupted(job_id, workers.count, console)
                 raise
+            workers.request_stop()
+            handled = True  # the job is over: a Ctrl-C now only cuts short the wait for the workers
+            result = report(progress)
+            sys.stdout.flush()  # the results show now, not when the workers are gone
+            return result
     except KeyboardInterrupt:
         # Ctrl-C before the workers were up (or while they started) must cancel all the same.
         if not handled:
