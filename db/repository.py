@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -97,10 +97,13 @@ class Repository(CompareClusterMethods, ResultMethods):
 
     # -- submit ---------------------------------------------------------------------------
 
-    def submit(self, roots: Sequence[str], files: Iterable[NewFile], opts: JobOptions) -> int:
-        """One transaction: the job, its phases, its files and its hash work rows."""
+    def submit(self, roots: Sequence[str], files: Iterable[NewFile], opts: JobOptions,
+               on_job: Callable[[int], object] = lambda job_id: None) -> int:
+        """One transaction: the job, its phases, its files and its hash work rows. on_job(id) runs
+        as soon as the id is known, before the commit (a Ctrl-C may land on either side of it)."""
         with self._tx() as cur:
             job_id = self._insert_job(cur, roots, opts)
+            on_job(job_id)
             cur.execute(q("create_walk"))
             walked = 0
             with cur.copy(q("copy_walk")) as copy:

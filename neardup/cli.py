@@ -135,9 +135,9 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def command_modules() -> list[ModuleType]:
     # Each module adds its subcommands with register(sub) and sets `run` on them.
-    from neardup import commands, evaluate, jobs_cli, serve_cli
+    from neardup import admin_cli, commands, evaluate, jobs_cli, serve_cli
 
-    return [commands, jobs_cli, serve_cli, evaluate]
+    return [commands, admin_cli, jobs_cli, serve_cli, evaluate]
 
 
 def bench_modules() -> list[ModuleType]:

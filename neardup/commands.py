@@ -42,15 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--csv", action="store_true", default=flag("CSV"))
     p.set_defaults(run=groups)
 
-    p = sub.add_parser("demo", help="generate a folder of photos with planted duplicates and scan it")
-    p.add_argument("--workers", type=nonneg, default=env("WORKERS", os.cpu_count() or 1, int),
-                   help="local worker processes (default: CPUs)")
-    p.add_argument("--json", action="store_true", default=flag("JSON"), help="print one JSON object")
-    p.set_defaults(run=demo)
-
-    p = sub.add_parser("db", help="the database: upgrade | url | stop")
-    p.add_argument("action", choices=["upgrade", "url", "stop"])
-    p.set_defaults(run=db)
 
 
 def connect() -> str:
@@ -92,9 +83,14 @@ def hash_spec(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise Fail(f"--hash {args.hash} --hash-size {args.hash_size}: {e}", Exit.USAGE) from None
 
 
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C already dealt with: the job was cancelled (or left to its fleet), the user told."""
+
+
 def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None,
-               kick: bool = True) -> int:
-    """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the walk.
+               kick: bool = True, on_job: Callable[[int], object] = lambda job_id: None) -> int:
+    """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the
+    walk, on_job(id) as soon as the job's id is known (before its commit).
 
     kick=False leaves the tickets to see_through, which first tries to finish a rescan in this
     process: then the broker is never imported.
@@ -119,14 +115,14 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
                       batch_size=args.batch_size, lease_s=args.lease, max_attempts=args.max_attempts,
                       hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
                       hash_kind=spec.kind, reuse=not args.rehash)
-    job_id = repository().submit(roots, files(), opts)
+    job_id = repository().submit(roots, files(), opts, on_job=on_job)
     if kick:
         try:
             kick_job(job_id)
         except KeyboardInterrupt:
             # The job exists but its id was never shown: leave it cancelled and say how to go on.
             interrupted(job_id, 1, stderr_console())
-            raise
+            raise Interrupted from None
     return job_id
 
 
@@ -148,18 +144,31 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def scan(args: argparse.Namespace) -> int:
-    job_id = submit_job(args, kick=False)
-    return run_local(job_id, args.workers, args.json)
+    created: list[int] = []
+    try:
+        job_id = submit_job(args, kick=False, on_job=created.append)
+        return run_local(job_id, args.workers, args.json)
+    except Interrupted:
+        return Exit.INTERRUPTED
+    except KeyboardInterrupt:
+        # Between the submit's commit and run_local: the job exists, nobody has cancelled it yet.
+        # Before the commit (the walk, say) it rolled back and there is nothing to cancel.
+        if created and repository().progress(created[0]) is not None:
+            interrupted(created[0], args.workers, stderr_console())
+        return Exit.INTERRUPTED
 
 
 def run_local(job_id: int, count: int, as_json: bool) -> int:
     """Work the job with `count` local workers (0: a fleet works it) while showing its progress."""
-    # With --json nothing shows progress: the console is made only if there is something to say.
-    console = None if as_json else stderr_console()
     try:
+        # With --json nothing shows progress: the console is made only if there is something to say.
+        console = None if as_json else stderr_console()
         return see_through(job_id, count, console, live=console is not None and console.is_terminal,
                            report=lambda progress: finish(job_id, progress, as_json))
+    except Interrupted:
+        return Exit.INTERRUPTED
     except KeyboardInterrupt:
+        interrupted(job_id, count, stderr_console())  # before see_through could see to it
         return Exit.INTERRUPTED
 
 
@@ -177,7 +186,7 @@ def see_through(job_id: int, count: int, console: Console | None, live: bool,
     as soon as the job ends, while the workers wind down (a worker takes seconds to stop)."""
     from neardup.workers import WorkerError
 
-    handled = False
+    over = False
     try:
         # Imports inside: a Ctrl-C while they load must cancel the job like any other.
         from db.embedded import data_home
@@ -195,19 +204,20 @@ def see_through(job_id: int, count: int, console: Console | None, live: bool,
                 progress = wait(job_id, workers, console, live=live)
             except KeyboardInterrupt:
                 # Cancel while the workers still run, so they stop claiming before they are stopped.
-                handled = True
                 interrupted(job_id, workers.count, console)
-                raise
+                raise Interrupted from None
             workers.request_stop()
-            handled = True  # the job is over: a Ctrl-C now only cuts short the wait for the workers
+            over = True  # a Ctrl-C from here on only cuts short the wait for the workers
             result = report(progress)
             sys.stdout.flush()  # the results show now, not when the workers are gone
             return result
+    except Interrupted:
+        raise
     except KeyboardInterrupt:
         # Ctrl-C before the workers were up (or while they started) must cancel all the same.
-        if not handled:
+        if not over:
             interrupted(job_id, count, stderr_console() if console is None else console)
-        raise
+        raise Interrupted from None
     except WorkerError as e:
         raise Fail(f"local worker: {e}", Exit.DATABASE) from None
 
@@ -274,37 +284,4 @@ def groups(args: argparse.Namespace) -> int:
         print_summary(stdout_console(), progress,
                       sum(ph.total for ph in progress.phases if ph.name == "hash"),
                       repo.failed_files(args.job), found)
-    return Exit.OK
-
-
-def demo(args: argparse.Namespace) -> int:
-    from db.embedded import data_home
-    from neardup.cli import parser
-    from neardup.demo import make_demo
-
-    folder = make_demo(data_home() / "demo")
-    print(f"demo photos in {folder}: 40 photos, 5 edited copies and one truncated file", file=sys.stderr)
-    argv = ["scan", str(folder), "--workers", str(args.workers)] + (["--json"] if args.json else [])
-    return scan(parser().parse_args(argv))
-
-
-def db(args: argparse.Namespace) -> int:
-    from db import embedded
-
-    if args.action == "upgrade":
-        url = connect()
-        from db.connect import where
-
-        print(f"database {where(url)} is up to date")
-    elif args.action == "url":
-        from db.connect import DatabaseUnreachable, resolve_url
-
-        try:
-            print(resolve_url())
-        except DatabaseUnreachable as e:
-            raise Fail(str(e), Exit.DATABASE) from None
-    elif os.environ.get("DATABASE_URL"):
-        print("DATABASE_URL is set: that database is not neardup's to stop", file=sys.stderr)
-    else:
-        print("stopped" if embedded.stop() else "not running")
     return Exit.OK

@@ -127,3 +127,40 @@ def test_a_finished_job_is_neither_cancelled_nor_resumed(run_cli, repo: Reposito
         done = run_cli(command, str(job))
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and f"job {job}: completed" in done.stderr
+
+
+CTRL_C_AT = """
+import sys
+from db.repository import Repository
+name = sys.argv[2]
+raw = Repository.__dict__[name]
+real = raw.__func__ if isinstance(raw, staticmethod) else raw
+
+def interrupted_call(*args, **kwargs):
+    real(*args, **kwargs)
+    raise KeyboardInterrupt  # a Ctrl-C landing right after it returns
+
+setattr(Repository, name, staticmethod(interrupted_call) if isinstance(raw, staticmethod) else interrupted_call)
+from neardup.cli import main
+sys.exit(main(["scan", sys.argv[1], "--workers", "2", "--json"]))
+"""
+
+
+@pytest.mark.parametrize("after", ["submit", "_insert_job"])
+def test_a_ctrl_c_on_either_side_of_the_submits_commit_leaves_no_job_running(
+    after: str, repo: Repository, tmp_path: Path, database_url: str
+) -> None:
+    pics = tmp_path / "pics"
+    save_photos(pics, range(3), size=(320, 240))
+    done = subprocess.run([sys.executable, "-c", CTRL_C_AT, str(pics), after],
+                          env=cli_env(database_url, tmp_path / "home"), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130, done.stderr
+    jobs = repo.jobs()
+    if after == "submit":
+        # Committed, then interrupted before anyone watched it: cancelled, and the user told how to go on.
+        assert [j.status for j in jobs] == ["cancelled"]
+        assert f"neardup resume {jobs[0].job}" in done.stderr
+    else:
+        # Interrupted inside the submit's transaction: it rolled back, there is no job to cancel.
+        assert jobs == []
