@@ -48,6 +48,10 @@ class WorkerChecks(Middleware):
             print("neardup worker: the database has no neardup schema; run `neardup db upgrade` first",
                   file=sys.stderr, flush=True)
             raise SystemExit(3)  # not os._exit: dramatiq signals "booted" in a finally
+        # The DCT every hash row needs first, here: a hash thread importing scipy's modules while
+        # the warm thread imports hdbscan's (scipy again) could meet in a circular import.
+        import scipy.fftpack  # noqa: F401
+
         # Beside the first messages, not before them: loading the compiled kernel (numba's
         # on-disk cache; a compile on a machine's first run) and importing hdbscan take 1.5 s,
         # which held back the hash rows of every scan that started its workers, though they need
