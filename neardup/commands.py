@@ -43,7 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=groups)
 
 
-
 def connect() -> str:
     """Resolve and check the database, apply migrations, and make it the workers' DATABASE_URL."""
     from db.connect import DatabaseUnreachable, reachable, resolve_url
@@ -196,6 +195,7 @@ def see_through(job_id: int, count: int, console: Console | None, live: bool,
         if count and finish_inline(repository(), job_id):
             progress = repository().progress(job_id)
             if progress.finished:
+                over = True
                 return report(progress)
         kick_job(job_id)
         console = stderr_console() if console is None else console
@@ -230,7 +230,9 @@ def interrupted(job_id: int, local_workers: int, console: Console) -> None:
         console.print(f"stopped watching; job {job_id} goes on with the fleet: "
                       f"`neardup watch {job_id}` shows it, `neardup cancel {job_id}` stops it")
         return
-    JobControl(repository()).cancel(job_id)
+    if JobControl(repository()).cancel(job_id) is None:
+        console.print(f"interrupted: job {job_id} had already ended (`neardup status {job_id}`)")
+        return
     console.print(f"interrupted: job {job_id} is cancelled, its finished work kept; "
                   f"`neardup resume {job_id}` continues it where it stopped")
 
