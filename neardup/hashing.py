@@ -1,8 +1,7 @@
 """Perceptual hashing of image files.
 
-Every failure surfaces as a :class:`HashError` whose message is one line and
-does not repeat the path, so callers can store it next to the path and show it
-in a table.
+Every failure surfaces as a :class:`HashError` (neardup.failures) whose message is one line and
+does not repeat the path, so callers can store it next to the path and show it in a table.
 """
 
 from __future__ import annotations
@@ -11,11 +10,7 @@ import functools
 import hashlib
 import io
 import os
-import re
-import stat
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neardup import jpeg
+from neardup.failures import HashError, check_pixels, one_line_errors, open_regular
 from neardup.fingerprint import fingerprint
 from neardup.hashspec import HashSpec
 
@@ -55,17 +51,8 @@ _SIGN_BIT = 1 << 63
 _MASK64 = (1 << 64) - 1
 # Colour modes with an alpha band; their hidden RGB is often black or garbage.
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
-# Pillow's bomb messages: "Image size (N pixels) exceeds limit of M pixels, ..."
-_BOMB_NUMBERS = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
-# Lets os.open return at once on a FIFO instead of waiting for a writer.
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_MAX_REASON = 200
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
-
-
-class HashError(Exception):
-    """A file could not be hashed; ``str(error)`` is a one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +110,7 @@ def hash_file(path: str | bytes, spec: HashSpec = PLAIN, *, draft: bool = False)
 
     With ``draft`` a JPEG is decoded at the reduced scale the hash needs (DRAFT_SIDE).
     """
-    with _one_line_errors(), _open_regular(path) as stream:
+    with one_line_errors(), open_regular(path) as stream:
         if draft and os.fstat(stream.fileno()).st_size <= KEEP_BYTES:
             return _hash_stream(io.BytesIO(stream.read()), spec, draft)  # the fast JPEG path wants bytes
         return _hash_stream(stream, spec, draft)
@@ -139,7 +126,7 @@ class Content:
 
 def read_content(path: str | bytes) -> Content:
     """Read a file once for its SHA-256 (byte-identical files share it); failures raise HashError."""
-    with _one_line_errors(), _open_regular(path) as stream:
+    with one_line_errors(), open_regular(path) as stream:
         if os.fstat(stream.fileno()).st_size <= KEEP_BYTES:
             data = stream.read()
             return Content(hashlib.sha256(data).digest(), data)
@@ -150,18 +137,8 @@ def hash_content(path: str | bytes, content: Content, spec: HashSpec, *, draft: 
     """:func:`hash_file` from the bytes :func:`read_content` kept (the file is not read again)."""
     if content.data is None:
         return hash_file(path, spec, draft=draft)
-    with _one_line_errors():
+    with one_line_errors():
         return _hash_stream(io.BytesIO(content.data), spec, draft)
-
-
-@contextmanager
-def _one_line_errors() -> Iterator[None]:
-    try:
-        yield
-    except HashError:
-        raise
-    except Exception as error:  # Pillow plugins raise many types on bad data
-        raise HashError(_reason(error)) from error
 
 
 def _first_frame(image: Image.Image) -> Image.Image:
@@ -188,39 +165,6 @@ def _on_white(image: Image.Image) -> Image.Image:
     rgba = image.convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, rgba).convert("RGB")
-
-
-def _open_regular(path: str | bytes) -> BinaryIO:
-    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
-    try:
-        _check_regular(os.fstat(fd))
-        if _NONBLOCK:
-            os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return os.fdopen(fd, "rb")
-
-
-def _check_regular(info: os.stat_result) -> None:
-    # fstat on the open descriptor, not stat on the path, so the file checked
-    # is the file read even if the path is swapped meanwhile.
-    if stat.S_ISDIR(info.st_mode):
-        raise HashError("is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        raise HashError(f"not a regular file ({_kind(info.st_mode)})")
-    if info.st_size == 0:
-        raise HashError("empty file (0 bytes)")
-
-
-def _kind(mode: int) -> str:
-    kinds = {
-        stat.S_ISFIFO: "fifo",
-        stat.S_ISSOCK: "socket",
-        stat.S_ISCHR: "character device",
-        stat.S_ISBLK: "block device",
-    }
-    return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
 @functools.cache
@@ -263,7 +207,7 @@ def _fast_jpeg(stream: BinaryIO, spec: HashSpec) -> ImageInfo | None:
     full = jpeg.header(data)
     if full is None:
         return None
-    _check_pixels(full)
+    check_pixels(full)
     decoded = jpeg.small_gray(data, DRAFT_SIDE)
     if decoded is None:
         return None
@@ -279,7 +223,7 @@ def _hash_with_pillow(stream: BinaryIO, spec: HashSpec, draft: bool) -> ImageInf
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with _open_image(stream) as image:
-            _check_pixels(image.size)
+            check_pixels(image.size)
             full = image.size
             if draft and image.format == "JPEG":
                 image.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
@@ -293,46 +237,3 @@ def _hash_with_pillow(stream: BinaryIO, spec: HashSpec, draft: bool) -> ImageInf
     return ImageInfo(found.hash, width, height, found.alternatives)
 
 
-def _check_pixels(size: tuple[int, int]) -> None:
-    # Backstop for the warning filter above: catch_warnings edits process-wide
-    # state, so a concurrent thread can restore the default filter under us.
-    limit = Image.MAX_IMAGE_PIXELS
-    pixels = size[0] * size[1]
-    if limit is not None and pixels > limit:
-        raise HashError(f"decompression bomb: {pixels} pixels exceeds limit {limit}")
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, UnidentifiedImageError):
-        return "not an image (cannot identify image file)"
-    if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return _bomb_reason(str(error))
-    if isinstance(error, FileNotFoundError):
-        return "file vanished before hashing"
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    if isinstance(error, MemoryError):
-        return "out of memory while decoding"
-    return _decode_reason(error)
-
-
-def _decode_reason(error: Exception) -> str:
-    text = _one_line(str(error)) or type(error).__name__
-    if isinstance(error, EOFError) or "truncated" in text or "broken data stream" in text:
-        return "truncated image"
-    if isinstance(error, OSError) and error.strerror:
-        # strerror, not str(): the latter repeats the path.
-        return _one_line(error.strerror).lower()
-    return f"cannot decode image ({text})"
-
-
-def _bomb_reason(message: str) -> str:
-    found = _BOMB_NUMBERS.search(message)
-    if found is None:
-        return "decompression bomb"
-    return f"decompression bomb: {found[1]} pixels exceeds limit {found[2]}"
-
-
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:_MAX_REASON] if lines else ""
