@@ -162,8 +162,9 @@ def run() -> NoReturn:
     """The console entry point: main(), then exit without tearing the interpreter down.
 
     Unloading psycopg, numpy and their threads' state took 40-70 ms at every exit, a seventh of
-    a rescan of an unchanged tree, for nothing: the process ends anyway. Output is flushed and
-    logging shut down first; local workers and pools were already stopped by their owners.
+    a rescan of an unchanged tree, for nothing: the process ends anyway. Local workers were already
+    stopped by their owners; the shared connection pools are closed, logging shut down and output
+    flushed here first.
     """
     code = main()
     if "db.repository" in sys.modules:

@@ -77,8 +77,8 @@ class LocalWorkers:
         return (mine or lines or [""])[-1].removeprefix("neardup worker: ")
 
     def request_stop(self) -> None:
-        """Ask every live worker to stop, without waiting: dramatiq takes 2-4 s to wind down, which
-        the caller can spend on something else before stop() waits for them."""
+        """Ask every live worker to stop, without waiting: dramatiq takes a second or more to wind
+        down, which the caller can spend on something else (printing results) before stop() waits."""
         for p in self.procs:
             if p is not None and p.poll() is None and p.pid not in self.stopping:
                 # The dramatiq parent only, and only once: it forwards SIGTERM to its worker. A
