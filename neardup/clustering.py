@@ -9,8 +9,9 @@ full distance matrix (closest stored hashes of every two members):
   smallest share of the others leaves, again and again, until every member left is close to
   more than DENSE_SHARE (half) of the others. A core of more than DENSE_MIN_STRICT members is one group (the
   many edited copies of one photo: a heavy edit may be more than the threshold from another heavy
-  edit, yet both are close to nearly every copy), and what was peeled off is split the same way,
-  component by component;
+  edit, yet both are close to nearly every copy). A peeled member still close to one core member
+  and within LOOSE_FACTOR x the threshold of more than half of the core is taken back (a crop of a
+  few percent); what is left is split the same way, component by component;
 - a part with no such core (a chain, a few photos) is split strictly: HDBSCAN finds its dense
   groups; a group that still holds two members farther apart than the threshold is split again,
   and points HDBSCAN calls noise join the group of their nearest member when they are within the
@@ -18,11 +19,13 @@ full distance matrix (closest stored hashes of every two members):
   where HDBSCAN calls everything noise) is covered greedily by cliques, seeded at the member with
   the most close neighbours.
 
-So every member of a group is close to more than half of the others: any two members are close or
-have a close neighbour in common, and a group of DENSE_MIN_STRICT or fewer (where a share leaves no
-slack) is pairwise within the threshold. Two unrelated photos' copies joined by a bridge are each
-close to half the component at most, so they never make one core: deleting
-all but the keeper never deletes a photo unrelated to the rest of its group.
+So every member of a group is close to another, and its core members to more than half of the
+core: any two core members are close or have a close neighbour in common, and a member taken back
+is near most of the core. A group of DENSE_MIN_STRICT or fewer (where a share leaves no slack) is
+pairwise within the threshold. Two unrelated photos' copies joined by a bridge are each close to
+half the component at most, so they never make one core, and a photo unrelated to a core is far
+from most of it, so the core never takes it back: deleting all but the keeper never deletes a photo
+unrelated to the rest of its group.
 """
 from __future__ import annotations
 
@@ -51,6 +54,12 @@ DENSE_MIN_STRICT = 5
 # densities say nothing the clique cover does not, and importing it (scikit-learn, about a second)
 # would be most of a rescan that meets one three-photo chain.
 CLIQUES_UP_TO = 8
+# A member the dense core peeled is still taken in by it when within the threshold of at least one
+# core member and within LOOSE_FACTOR x threshold of more than half of the core. A crop of a few
+# percent (5 % off one corner, or 2-3 % plus a resize) hashes 6-10 bits from some of its photo's
+# copies and 10-14 from most, so the core peeled it and it stood alone; unrelated photos, even
+# hard negatives (three shots of one office), are 16 and more from a photo's copies.
+LOOSE_FACTOR = 1.4
 
 
 def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,7 +151,8 @@ def split_component(dist: np.ndarray, threshold: int) -> list[list[int]]:
         if len(core) <= DENSE_MIN_STRICT:
             groups.extend([part[i] for i in g] for g in _split_strict(sub, threshold))
             continue
-        groups.append([part[i] for i in core])
+        taken, rest = adopt(sub, core, rest, threshold)
+        groups.append([part[i] for i in core + taken])
         parts.extend([part[rest[i]] for i in piece] for piece in _pieces(sub[np.ix_(rest, rest)], threshold))
     return sorted((sorted(g) for g in groups if len(g) >= 2), key=lambda g: g[0])
 
@@ -167,6 +177,16 @@ def dense_core(dist: np.ndarray, threshold: int, share: float = DENSE_SHARE) -> 
         total -= dist[worst].astype(np.int64)
         left -= 1
     return np.flatnonzero(alive).tolist(), np.flatnonzero(~alive).tolist()
+
+
+def adopt(dist: np.ndarray, core: list[int], peeled: list[int], threshold: int) -> tuple[list[int], list[int]]:
+    """(taken, left): the peeled members the core takes back (see LOOSE_FACTOR), judged by the core alone."""
+    if not peeled:
+        return [], []
+    to_core = dist[np.ix_(peeled, core)]
+    loose = (to_core <= LOOSE_FACTOR * threshold).sum(axis=1) > DENSE_SHARE * len(core)
+    taken = loose & (to_core <= threshold).any(axis=1)
+    return [p for p, t in zip(peeled, taken) if t], [p for p, t in zip(peeled, taken) if not t]
 
 
 def _pieces(dist: np.ndarray, threshold: int) -> list[list[int]]:

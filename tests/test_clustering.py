@@ -7,7 +7,16 @@ import sys
 import numpy as np
 import pytest
 
-from neardup.clustering import DENSE_SHARE, batch_components, components, dense_core, split_component, split_hashes
+from neardup.clustering import (
+    DENSE_SHARE,
+    LOOSE_FACTOR,
+    adopt,
+    batch_components,
+    components,
+    dense_core,
+    split_component,
+    split_hashes,
+)
 
 THRESHOLD = 10
 
@@ -111,23 +120,24 @@ def test_two_photos_edits_joined_by_a_bridge_never_share_a_group() -> None:
     assert any(set(range(12, 24)) <= set(g) for g in groups)
 
 
-def test_every_member_is_close_to_more_than_half_its_group_and_small_groups_are_cliques() -> None:
+def test_groups_never_mix_photos_every_member_is_close_to_one_and_small_groups_are_cliques() -> None:
     rng = np.random.default_rng(3)
     for trial in range(30):
         centers = [int(x) for x in rng.integers(0, (1 << 63) - 1, 3)]
-        hashes = [h for c in centers for h in edits_of(c, rng, int(rng.integers(2, 20)), 9)]
+        counts = [int(rng.integers(2, 20)) for _ in centers]
+        hashes = [h for c, k in zip(centers, counts) for h in edits_of(c, rng, k, 9)]
+        photo = np.repeat(np.arange(3), counts)
         pos = rng.uniform(0, 40, 25)  # and a line of chained points beside them
-        dist_line = line(*pos)
-        for dist in (dist_line, None):
-            if dist is None:
-                from neardup.variants import HashBlock, distance_matrix
-                dist = distance_matrix(HashBlock.from_lists(list(range(len(hashes))), hashes, [()] * len(hashes)))
+        for of_hashes, dist in ((False, line(*pos)), (True, _distances(hashes))):
             for g in split_component(dist, THRESHOLD):
-                sub = dist[np.ix_(g, g)] <= THRESHOLD
-                np.fill_diagonal(sub, False)
-                assert sub.sum(axis=1).min() > DENSE_SHARE * (len(g) - 1)
+                close = dist[np.ix_(g, g)] <= THRESHOLD
+                np.fill_diagonal(close, False)
+                assert close.any(axis=1).all()
                 if len(g) <= 5:
                     assert diameter(dist, g) <= THRESHOLD
+                if of_hashes:
+                    # Three random centres are about 32 bits apart: their edits never share a group.
+                    assert len(set(photo[g].tolist())) == 1, g
 
 
 def test_the_dense_core_peels_the_loosest_member_first() -> None:
@@ -189,3 +199,34 @@ def test_a_small_chain_is_split_without_importing_hdbscan() -> None:
             "groups = split_hashes([1, 2, 3], [a, b, c - (1 << 64) if c >= 1 << 63 else c], [(), (), ()], 10); "
             "assert groups in ([[0, 1]], [[1, 2]]), groups; assert 'hdbscan' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_crop_close_to_one_copy_and_near_the_rest_rejoins_its_photo() -> None:
+    # Twelve copies of a photo, one bit from it each; a crop 12 bits from the photo, so 13 from most
+    # copies and 9 from the one that shares three of its changes: the core peels it, then takes it back.
+    photo = 0x3C3C_A5A5_0FF0_1234
+    copies = [flipped(photo, 20, 21, 22)] + [flipped(photo, i) for i in range(1, 12)]
+    crop = flipped(photo, *range(20, 32))
+    dist = _distances(copies + [crop])
+    assert sorted(dist[12, :12].tolist()) == [9] + [13] * 11
+    assert dense_core(dist, THRESHOLD)[1] == [12]
+    assert split_component(dist, THRESHOLD) == [list(range(13))]
+
+
+def test_the_core_takes_back_no_member_far_from_most_of_it() -> None:
+    # Within the threshold of one core member, but beyond the loose bound of the rest: not taken.
+    dist = np.full((8, 8), 4, dtype=np.uint8)
+    dist[7, :] = dist[:, 7] = 20
+    dist[7, 0] = dist[0, 7] = THRESHOLD
+    np.fill_diagonal(dist, 0)
+    assert adopt(dist, list(range(7)), [7], THRESHOLD) == ([], [7])
+    dist[7, 1:4] = dist[1:4, 7] = int(LOOSE_FACTOR * THRESHOLD)  # near 4 of 7: more than half
+    assert adopt(dist, list(range(7)), [7], THRESHOLD) == ([7], [])
+    dist[7, 0] = dist[0, 7] = THRESHOLD + 1  # near most, but close to none: not taken
+    assert adopt(dist, list(range(7)), [7], THRESHOLD) == ([], [7])
+
+
+def _distances(hashes: list[int]) -> np.ndarray:
+    from neardup.variants import HashBlock, distance_matrix
+
+    return distance_matrix(HashBlock.from_lists(list(range(len(hashes))), hashes, [()] * len(hashes)))
