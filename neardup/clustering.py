@@ -4,7 +4,9 @@ Pairs link images within the threshold, and linking is not transitive: a chain A
 from C is one connected component but not one duplicate group. Each component is split on its
 full distance matrix (closest stored hashes of every two members):
 
-- a component whose members are all within the threshold of each other is one group, never split;
+- a component whose members are all near each other (within LOOSE_FACTOR x the threshold: two edits
+  of one photo, a crop and a blur, say, may be 12 apart though each is close to the original) is
+  one group, never split;
 - otherwise its dense core is peeled out: the member close to (within the threshold of) the
   smallest share of the others leaves, again and again, until every member left is close to
   more than DENSE_SHARE (half) of the others. A core of more than DENSE_MIN_STRICT members is one group (the
@@ -54,11 +56,12 @@ DENSE_MIN_STRICT = 5
 # densities say nothing the clique cover does not, and importing it (scikit-learn, about a second)
 # would be most of a rescan that meets one three-photo chain.
 CLIQUES_UP_TO = 8
-# A member the dense core peeled is still taken in by it when within the threshold of at least one
-# core member and within LOOSE_FACTOR x threshold of more than half of the core. A crop of a few
-# percent (5 % off one corner, or 2-3 % plus a resize) hashes 6-10 bits from some of its photo's
-# copies and 10-14 from most, so the core peeled it and it stood alone; unrelated photos, even
-# hard negatives (three shots of one office), are 16 and more from a photo's copies.
+# Near: within LOOSE_FACTOR x the threshold. A connected part whose members are all near each other
+# is one group, and a member the dense core peeled is taken back when close to one core member and
+# near more than half of the core. A crop of a few percent (5 % off one corner, or 2-3 % and a
+# resize) hashes 6-10 bits from some of its photo's copies and 10-14 from most, and two edits of a
+# photo may be 12 apart; unrelated photos, hard negatives included (three shots of one office), are
+# 16 and more apart in every set we have.
 LOOSE_FACTOR = 1.4
 
 
@@ -144,7 +147,8 @@ def split_component(dist: np.ndarray, threshold: int) -> list[list[int]]:
         sub = dist if len(part) == len(dist) else dist[np.ix_(part, part)]
         if len(part) < 2:
             continue
-        if _within(sub, list(range(len(part))), threshold):
+        # A part is connected at the threshold; all near each other, it is one photo's copies.
+        if _within(sub, list(range(len(part))), LOOSE_FACTOR * threshold):
             groups.append(part)
             continue
         core, rest = dense_core(sub, threshold)
@@ -241,7 +245,7 @@ def warm_clustering() -> None:
     import hdbscan  # noqa: F401
 
 
-def _within(dist: np.ndarray, members: Sequence[int], threshold: int) -> bool:
+def _within(dist: np.ndarray, members: Sequence[int], threshold: float) -> bool:
     if len(members) < 2:
         return True
     # The whole component is checked first and is the big case: no copy of the matrix for it.
