@@ -24,7 +24,7 @@ full distance matrix (closest stored hashes of every two members):
 So every member of a group is close to another, and its core members to more than half of the
 core: any two core members are close or have a close neighbour in common, and a member taken back
 is near most of the core. A group of DENSE_MIN_STRICT or fewer (where a share leaves no slack) is
-pairwise within the threshold. Two unrelated photos' copies joined by a bridge are each close to
+pairwise near. Two unrelated photos' copies joined by a bridge are each close to
 half the component at most, so they never make one core, and a photo unrelated to a core is far
 from most of it, so the core never takes it back: deleting all but the keeper never deletes a photo
 unrelated to the rest of its group.
@@ -37,17 +37,15 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from neardup.variants import HashBlock, distance_matrix
 
-__all__ = ["DENSE_SHARE", "batch_components", "components", "dense_core", "split_component", "split_hashes",
-           "warm_clustering"]
+__all__ = ["DENSE_SHARE", "LOOSE_FACTOR", "adopt", "batch_components", "components", "dense_core",
+           "split_component", "split_hashes", "warm_clustering"]
 
 # A dense core's members are each within the threshold of more than this share of the others. Half
 # is the least that still holds a group together: two members that are not close to each other then
 # always have a close neighbour in common, and two photos' copies joined by a bridge (each copy close
-# to its own half and the bridge) never make one core. Measured on edited-copy sets
-# (scripts/make_transform_set.py /tmp/ts1 ../shared/eval/imagededup/base_images/*.jpg, fixed edits;
-# the same with --random 25 --seed 3), pairwise recall of `neardup eval`: 0.956 / 0.927 at 0.8,
-# 0.962 / 0.960 at 0.6, 0.962 / 0.972 at 0.5, no false pair at any, nor on the shared eval sets.
-# What 0.8 kept out were heavy edits close to 50-76% of their photo's copies, made a group of their own.
+# to its own half and the bridge) never make one core. 0.8 made heavy edits close to 50-76 % of their
+# photo's copies a group of their own (pairwise recall on edited-copy sets 0.956 / 0.927 against
+# 0.962 / 0.972 at a half, no false pair at either).
 DENSE_SHARE = 0.5
 # A core this small goes to the strict split (cliques), which also handles chains better than
 # peeling one pair at a time: in a handful of members a share leaves no slack.
