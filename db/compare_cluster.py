@@ -87,9 +87,9 @@ class CompareClusterMethods:
             held = [r[0] for r in cur.fetchall()]
             keep = np.isin(pair_work, np.array(held, dtype=np.int64))
             if keep.any():
-                cur.execute(q("insert_pairs"), {
-                    "job_id": job_id, "a": a[keep].tolist(), "b": b[keep].tolist(),
-                    "d": d[keep].tolist()})
+                with cur.copy(q("copy_pairs")) as copy:
+                    for row in zip(a[keep].tolist(), b[keep].tolist(), d[keep].tolist()):
+                        copy.write_row((job_id, *row))
         return held
 
     @retrying()
@@ -141,7 +141,8 @@ class CompareClusterMethods:
         """The files of these ids as members of their components, ordered as component_members."""
         of = dict(zip(ids.tolist(), components.tolist()))
         with self._tx() as cur:
-            cur.execute(q("file_members"), {"ids": ids.tolist()})
+            cur.execute(q("probes_only"))
+            cur.execute(q("file_members"), {"ids": np.sort(ids).tolist()}, binary=True)
             members = [Member(of[i], i, h, tuple(alts or ()), px, size, mtime, path)
                        for i, h, alts, px, size, mtime, path in cur.fetchall()]
         return sorted(members, key=lambda m: (m.component, m.id))
@@ -149,25 +150,27 @@ class CompareClusterMethods:
     @retrying()
     def finish_cluster_work(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
         """Store the groups decided in the row's range of components, for finalize to number."""
-        return self._finish_with_groups(claim, row, groups, "insert_cluster_groups")
+        return self._finish_with_groups(
+            claim, row, [(row.job_id, g.keeper, list(g.members), g.reason) for g in groups],
+            "copy_cluster_groups")
 
     @retrying()
     def finish_cluster_whole(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
         """The first row decided every group itself: they go straight to dup_group, numbered, and
         the phase makes no other row (so finalize has none either)."""
-        return self._finish_with_groups(claim, row, groups, "insert_groups")
+        return self._finish_with_groups(
+            claim, row, [(row.job_id, min(g.members), g.keeper, len(g.members), sorted(g.members), g.reason)
+                         for g in groups], "copy_groups")
 
-    def _finish_with_groups(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup], query: str) -> bool:
+    def _finish_with_groups(self, claim: Claim, row: WorkRow, records: Sequence[tuple], query: str) -> bool:
         with self._tx() as cur:
             cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
             if cur.fetchone() is None:
                 return False
-            if groups:
-                cur.execute(q(query), {
-                    "job_id": row.job_id,
-                    "keepers": [g.keeper for g in groups],
-                    "members": ["{" + ",".join(map(str, g.members)) + "}" for g in groups],
-                    "reasons": [g.reason for g in groups]})
+            if records:
+                with cur.copy(q(query)) as copy:
+                    for record in records:
+                        copy.write_row(record)
         return True
 
     @retrying()

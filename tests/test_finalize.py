@@ -91,3 +91,26 @@ def test_a_job_whose_finalize_was_cancelled_midway_resumes_without_losing_or_dou
     t.step(job, "finalize")
     assert repo.progress(job).status == "completed" and completions(repo, job) == 1
     assert sorted(len(g.members) for g in repo.groups(job)) == [2, 2, 2, 2]
+
+
+def test_deleting_a_job_deletes_its_files_pairs_components_and_groups_and_no_other_jobs(
+    repo: Repository,
+) -> None:
+    import psycopg
+
+    jobs = []
+    for root in ("/x", "/y"):
+        job = repo.submit([root], [NewFile(f"{root}/{i:02d}.jpg", 1, 0.0) for i in range(6)], JobOptions())
+        through_cluster(repo, job, [(0, 1), (2, 3)], [(2, 1, 1), (2, 2, 2)])
+        jobs.append(job)
+    tables = ("file", "pair", "file_component", "cluster_group")
+    with psycopg.connect(repo.url, autocommit=True) as conn:
+        def counts(job: int) -> list[int]:
+            return [conn.execute(f"SELECT count(*) FROM {t} WHERE job_id = %s", (job,)).fetchone()[0]
+                    for t in tables]
+
+        before = counts(jobs[1])
+        assert counts(jobs[0]) == before == [6, 2, 4, 2]
+        conn.execute("DELETE FROM job WHERE id = %s", (jobs[0],))
+        assert counts(jobs[0]) == [0, 0, 0, 0]
+        assert counts(jobs[1]) == before
