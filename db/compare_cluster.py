@@ -13,6 +13,7 @@ import psycopg
 
 from db.connect import retrying
 from db.models import BlockHashes, Claim, DecidedGroup, Member, WorkRow
+from db.literals import bigint_array, copy_lines
 from db.queries import q
 
 
@@ -88,8 +89,8 @@ class CompareClusterMethods:
             keep = np.isin(pair_work, np.array(held, dtype=np.int64))
             if keep.any():
                 with cur.copy(q("copy_pairs")) as copy:
-                    for row in zip(a[keep].tolist(), b[keep].tolist(), d[keep].tolist()):
-                        copy.write_row((job_id, *row))
+                    copy.write(copy_lines((job_id, *row) for row in zip(
+                        a[keep].tolist(), b[keep].tolist(), d[keep].tolist())))
         return held
 
     @retrying()
@@ -139,13 +140,17 @@ class CompareClusterMethods:
     @retrying()
     def file_members(self, ids: np.ndarray, components: np.ndarray) -> list[Member]:
         """The files of these ids as members of their components, ordered as component_members."""
-        of = dict(zip(ids.tolist(), components.tolist()))
+        by_id = np.argsort(ids, kind="stable")
         with self._tx() as cur:
             cur.execute(q("probes_only"))
-            cur.execute(q("file_members"), {"ids": np.sort(ids).tolist()}, binary=True)
-            members = [Member(of[i], i, h, tuple(alts or ()), px, size, mtime, path)
-                       for i, h, alts, px, size, mtime, path in cur.fetchall()]
-        return sorted(members, key=lambda m: (m.component, m.id))
+            cur.execute(q("file_members"), {"ids": bigint_array(ids[by_id].tolist())}, binary=True)
+            rows = cur.fetchall()  # in id order
+        if len(rows) != len(ids):
+            raise LookupError(f"{len(ids) - len(rows)} of {len(ids)} paired files are missing")
+        order = np.lexsort((ids[by_id], components[by_id])).tolist()
+        labels = components[by_id].tolist()
+        return [Member(labels[k], i, h, tuple(alts or ()), px, size, mtime, path)
+                for k, (i, h, alts, px, size, mtime, path) in ((k, rows[k]) for k in order)]
 
     @retrying()
     def finish_cluster_work(self, claim: Claim, row: WorkRow, groups: Sequence[DecidedGroup]) -> bool:
@@ -169,8 +174,7 @@ class CompareClusterMethods:
                 return False
             if records:
                 with cur.copy(q(query)) as copy:
-                    for record in records:
-                        copy.write_row(record)
+                    copy.write(copy_lines(records))
         return True
 
     @retrying()

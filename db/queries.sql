@@ -613,7 +613,8 @@ SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan'
 -- name: file_members
 -- The files of a cluster phase small enough to be decided by its first row (no component rows).
 SELECT f.id, f.hash, f.alt_hashes, coalesce(f.width::bigint * f.height, 0), f.size, f.mtime, f.path
-FROM file f WHERE f.id = ANY(%(ids)s::bigint[]);
+FROM file f WHERE f.id = ANY(%(ids)s::bigint[])
+ORDER BY f.id;
 
 -- name: copy_groups
 -- Groups decided by the cluster phase's first row, in the transaction that finishes it (once, see

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from db.compare_cluster import CompareClusterMethods
 from db.connect import make_pool, retrying
 from db.events import emit, phase_event
+from db.literals import bigint_array
 from db.maintenance import settle_work
 from db.models import (
     Claim,
@@ -65,10 +66,6 @@ def phase_weights(n_files: int) -> dict[str, float]:
         "cluster": n * 1e-5,
         "finalize": n * 2e-6,
     }
-
-
-def _bigint_array(values: Sequence[int]) -> str | None:
-    return "{" + ",".join(map(str, values)) + "}" if values else None
 
 
 def _storable_path(path: str) -> tuple[str, bytes | None]:
@@ -226,7 +223,7 @@ class Repository(CompareClusterMethods, ResultMethods):
                 "ids": [r.file_id for r in results],
                 "statuses": [r.status for r in results],
                 "hashes": [r.hash for r in results],
-                "alts": [_bigint_array(r.alternatives) for r in results],
+                "alts": [bigint_array(r.alternatives) if r.alternatives else None for r in results],
                 "digests": [r.digest for r in results],
                 "widths": [r.width for r in results],
                 "heights": [r.height for r in results],

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from neardup.clustering import components, split_hashes, warm_clustering
-from neardup.grouping import Candidate, choose_keeper
+from neardup.grouping import Candidate, keep
 from neardup.kernel import close_pairs_fast, row_bands, warm
 from neardup.matching import close_pairs
 from neardup.synthetic import SyntheticSet, orientation_distance
@@ -102,7 +102,7 @@ def group_in_process(data: SyntheticSet, ids: np.ndarray, lo: np.ndarray, hi: np
         groups = split_hashes(members[chunk].tolist(), data.hashes[k].tolist(),
                               [data.alternatives[i] for i in k], threshold)
         for g in groups:
-            choose_keeper([Candidate(int(members[chunk][i]), "", 0, 0, 0.0) for i in g])
+            keep([Candidate(int(members[chunk][i]), "", 0, 0, 0.0) for i in g])
         made += len(groups)
     return made
 

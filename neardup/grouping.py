@@ -6,7 +6,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "choose_keeper", "connected_groups", "keeper_reason"]
+__all__ = ["Candidate", "choose_keeper", "connected_groups", "keep", "keeper_reason"]
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,23 @@ def _collect(parent: dict[int, int]) -> list[list[int]]:
     return sorted(groups, key=lambda group: group[0])
 
 
+def keep(members: Sequence[Candidate]) -> tuple[Candidate, str]:
+    """choose_keeper and keeper_reason in one ranking: what the cluster phase stores per group."""
+    if not members:
+        raise ValueError("cannot choose a keeper from an empty group")
+    ranked = sorted(members, key=_rank)
+    return ranked[0], (_reason(ranked[0], ranked[1]) if len(ranked) > 1 else "only member")
+
+
 def keeper_reason(keeper: Candidate, members: Sequence[Candidate]) -> str:
     """Why the keeper won, told against its closest rival (stored with the group)."""
     rivals = [c for c in members if c.id != keeper.id]
     if not rivals:
         return "only member"
-    rival = choose_keeper(rivals)
+    return _reason(keeper, choose_keeper(rivals))
+
+
+def _reason(keeper: Candidate, rival: Candidate) -> str:
     if keeper.pixels != rival.pixels:
         return f"most pixels ({keeper.pixels:,} vs {rival.pixels:,})"
     if keeper.size != rival.size:

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from neardup.grouping import Candidate, choose_keeper, connected_groups, keeper_reason
+from neardup.grouping import Candidate, choose_keeper, connected_groups, keep, keeper_reason
 
 
 def candidate(
@@ -107,8 +107,12 @@ def test_the_keeper_reason_names_the_rule_that_decided(runner_up: Candidate, rea
     members = [runner_up, keeper, candidate(3, pixels=10)]
     assert choose_keeper(members) == keeper
     assert keeper_reason(keeper, members) == reason
+    # The cluster phase ranks once for both: the same keeper, the same reason, in any order.
+    for order in itertools.permutations(members):
+        assert keep(list(order)) == (keeper, reason)
 
 
 def test_a_lone_keeper_is_the_only_member() -> None:
     keeper = candidate(1)
     assert keeper_reason(keeper, [keeper]) == "only member"
+    assert keep([keeper]) == (keeper, "only member")

@@ -21,7 +21,7 @@ from itertools import groupby
 from db.models import Claim, DecidedGroup, JobSettings, Member, WorkRow
 from db.repository import Repository
 from neardup.clustering import batch_components, components, split_hashes
-from neardup.grouping import Candidate, choose_keeper, keeper_reason
+from neardup.grouping import Candidate, keep
 
 log = logging.getLogger("neardup.worker")
 
@@ -104,9 +104,8 @@ def decide(members: Sequence[Member], groups: Sequence[Sequence[int]]) -> list[D
     decided = []
     for group in groups:
         candidates = [by_index[i] for i in group]
-        keeper = choose_keeper(candidates)
-        decided.append(DecidedGroup(keeper.id, tuple(sorted(c.id for c in candidates)),
-                                    keeper_reason(keeper, candidates)))
+        keeper, reason = keep(candidates)
+        decided.append(DecidedGroup(keeper.id, tuple(sorted(c.id for c in candidates)), reason))
     return decided
 
 
