@@ -12,8 +12,8 @@ import numpy as np
 import psycopg
 
 from db.connect import retrying
-from db.models import BlockHashes, Claim, DecidedGroup, Member, WorkRow
 from db.literals import bigint_array, copy_lines
+from db.models import BlockHashes, Claim, DecidedGroup, Member, WorkRow
 from db.queries import q
 
 
@@ -167,7 +167,8 @@ class CompareClusterMethods:
             claim, row, [(row.job_id, min(g.members), g.keeper, len(g.members), sorted(g.members), g.reason)
                          for g in groups], "copy_groups")
 
-    def _finish_with_groups(self, claim: Claim, row: WorkRow, records: Sequence[tuple], query: str) -> bool:
+    def _finish_with_groups(self, claim: Claim, row: WorkRow, records: Sequence[Sequence[object]],
+                            query: str) -> bool:
         with self._tx() as cur:
             cur.execute(q("finish_work"), {"work_id": row.id, "claim": claim.token})
             if cur.fetchone() is None:
