@@ -5,8 +5,27 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-__all__ = ["Candidate", "choose_keeper", "connected_groups", "keep", "keeper_reason"]
+__all__ = ["Candidate", "Keepable", "choose_keeper", "connected_groups", "keep", "keeper_reason"]
+
+
+class Keepable(Protocol):
+    """What the keeper choice reads of a file: a Candidate, or any row with the same fields."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def pixels(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime(self) -> float: ...
+
+
+K = TypeVar("K", bound=Keepable)
 
 
 @dataclass(frozen=True)
@@ -33,14 +52,14 @@ def connected_groups(pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
     return _collect(parent)
 
 
-def choose_keeper(members: Sequence[Candidate]) -> Candidate:
+def choose_keeper(members: Sequence[K]) -> K:
     """Most pixels, then largest file, then oldest, then smallest path."""
     if not members:
         raise ValueError("cannot choose a keeper from an empty group")
     return min(members, key=_rank)
 
 
-def _rank(candidate: Candidate) -> tuple[int, int, float, str]:
+def _rank(candidate: Keepable) -> tuple[int, int, float, str]:
     # More pixels and more bytes usually mean less downscaling and less
     # recompression; the oldest file is most likely the original.
     return (-candidate.pixels, -candidate.size, candidate.mtime, candidate.path)
@@ -75,7 +94,7 @@ def _collect(parent: dict[int, int]) -> list[list[int]]:
     return sorted(groups, key=lambda group: group[0])
 
 
-def keep(members: Sequence[Candidate]) -> tuple[Candidate, str]:
+def keep(members: Sequence[K]) -> tuple[K, str]:
     """choose_keeper and keeper_reason in one ranking: what the cluster phase stores per group."""
     if not members:
         raise ValueError("cannot choose a keeper from an empty group")
@@ -83,7 +102,7 @@ def keep(members: Sequence[Candidate]) -> tuple[Candidate, str]:
     return ranked[0], (_reason(ranked[0], ranked[1]) if len(ranked) > 1 else "only member")
 
 
-def keeper_reason(keeper: Candidate, members: Sequence[Candidate]) -> str:
+def keeper_reason(keeper: Keepable, members: Sequence[Keepable]) -> str:
     """Why the keeper won, told against its closest rival (stored with the group)."""
     rivals = [c for c in members if c.id != keeper.id]
     if not rivals:
@@ -91,7 +110,7 @@ def keeper_reason(keeper: Candidate, members: Sequence[Candidate]) -> str:
     return _reason(keeper, choose_keeper(rivals))
 
 
-def _reason(keeper: Candidate, rival: Candidate) -> str:
+def _reason(keeper: Keepable, rival: Keepable) -> str:
     if keeper.pixels != rival.pixels:
         return f"most pixels ({keeper.pixels:,} vs {rival.pixels:,})"
     if keeper.size != rival.size:

@@ -21,7 +21,7 @@ from itertools import groupby
 from db.models import Claim, DecidedGroup, JobSettings, Member, WorkRow
 from db.repository import Repository
 from neardup.clustering import batch_components, components, split_hashes
-from neardup.grouping import Candidate, keep
+from neardup.grouping import keep
 
 log = logging.getLogger("neardup.worker")
 
@@ -85,6 +85,8 @@ def _wait_alive(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
 
 def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
            members: Sequence[Member]) -> list[list[int]]:
+    if len(members) == 2:
+        return [[0, 1]]  # one pair: within the threshold by construction (as split_hashes)
     ids = [m.id for m in members]
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
@@ -100,12 +102,11 @@ def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
 
 
 def decide(members: Sequence[Member], groups: Sequence[Sequence[int]]) -> list[DecidedGroup]:
-    by_index = [Candidate(m.id, m.path, m.pixels, m.size, m.mtime) for m in members]
     decided = []
     for group in groups:
-        candidates = [by_index[i] for i in group]
-        keeper, reason = keep(candidates)
-        decided.append(DecidedGroup(keeper.id, tuple(sorted(c.id for c in candidates)), reason))
+        chosen = [members[i] for i in group]
+        keeper, reason = keep(chosen)
+        decided.append(DecidedGroup(keeper.id, tuple(sorted(m.id for m in chosen)), reason))
     return decided
 
 
