@@ -85,8 +85,6 @@ def _wait_alive(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
 
 def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
            members: Sequence[Member]) -> list[list[int]]:
-    if len(members) == 2:
-        return [[0, 1]]  # one pair: within the threshold by construction (as split_hashes)
     ids = [m.id for m in members]
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
