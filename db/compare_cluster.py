@@ -69,8 +69,9 @@ class CompareClusterMethods:
             cur.execute(q("compare_blocks"), args, binary=True)
             rows = cur.fetchall()
         return {
-            block: BlockHashes(block, _int64s(ids), _int64s(hashes), *_alternatives(alt_ids, alt_hashes))
-            for block, ids, hashes, alt_ids, alt_hashes in rows
+            block: BlockHashes(block, _int64s(ids), _int64s(hashes), *_alternatives(alt_ids, alt_hashes),
+                               None if ties is None else np.frombuffer(ties, dtype=">i4").astype(np.int64))
+            for block, ids, hashes, alt_ids, alt_hashes, ties in rows
         }
 
     @retrying()

@@ -60,6 +60,7 @@ class HashResult:
     error: str | None
     alternatives: tuple[int, ...] = ()
     digest: bytes | None = None
+    ties: int | None = 0  # neardup.orientation.pack_ties; None: near every wall
     # Taken from a byte-identical file rather than decoded: counted as skipped work.
     copied: bool = False
 
@@ -78,6 +79,7 @@ class KnownContent:
     width: int | None
     height: int | None
     error: str | None
+    ties: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class HashedFile:
     alt_hashes: tuple[int, ...] = ()
     width: int | None = None
     height: int | None = None
+    ties: int | None = None  # None: near every wall (as hashes stored before ties were)
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class BlockHashes:
     hashes: np.ndarray  # int64 canonical hashes, one per id
     alt_ids: np.ndarray  # int64 owner id of each alternative hash
     alt_hashes: np.ndarray  # int64
+    ties: np.ndarray | None = None  # int64 ties word per id; None: packed before ties were
 
 
 @dataclass(frozen=True)

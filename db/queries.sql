@@ -33,12 +33,13 @@ COPY walk (path, path_raw, size, mtime, error) FROM STDIN;
 -- and the views need read nothing else. kind NULL: no reuse (`--rehash`).
 WITH looked AS MATERIALIZED (
     SELECT w.path, w.path_raw, w.size, w.mtime, w.error,
-           o.hash, o.alt_hashes, o.hash_kind, o.digest, o.width, o.height,
+           o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height,
            CASE WHEN w.error IS NOT NULL THEN 'failed'
                 WHEN o.hash IS NOT NULL THEN 'skipped' ELSE 'pending' END AS status
     FROM walk w
     LEFT JOIN LATERAL (
-        SELECT o.hash, o.alt_hashes, o.hash_kind, o.digest, o.width, o.height, o.size, o.mtime, o.path_raw
+        SELECT o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height, o.size, o.mtime,
+               o.path_raw
         FROM file o
         WHERE md5(o.path) = md5(w.path) AND o.path = w.path AND o.hash IS NOT NULL
           AND o.hash_kind = %(kind)s
@@ -53,10 +54,10 @@ WITH looked AS MATERIALIZED (
     FROM looked WHERE status <> 'pending' HAVING count(*) > 0
     RETURNING id
 )
-INSERT INTO file (job_id, path, path_raw, size, mtime, status, error, hash, alt_hashes, hash_kind,
-                  digest, width, height, work_id)
+INSERT INTO file (job_id, path, path_raw, size, mtime, status, error, hash, alt_hashes, ties,
+                  hash_kind, digest, width, height, work_id)
 SELECT %(job_id)s, l.path, l.path_raw, l.size, l.mtime, l.status, l.error, l.hash, l.alt_hashes,
-       l.hash_kind, l.digest, l.width, l.height,
+       l.ties, l.hash_kind, l.digest, l.width, l.height,
        CASE WHEN l.status <> 'pending' THEN (SELECT id FROM settled) END
 FROM looked l;
 
@@ -144,11 +145,12 @@ RETURNING id;
 -- name: record_hashes
 -- alternatives arrive as bigint[] literals in a text[]: unnest would flatten a ragged 2-D array.
 UPDATE file f
-SET status = v.status, hash = v.hash, alt_hashes = v.alts::bigint[], hash_kind = %(kind)s,
-    digest = v.digest, width = v.width, height = v.height, error = v.error
+SET status = v.status, hash = v.hash, alt_hashes = v.alts::bigint[], ties = v.ties,
+    hash_kind = %(kind)s, digest = v.digest, width = v.width, height = v.height, error = v.error
 FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(hashes)s::bigint[], %(alts)s::text[],
-            %(digests)s::bytea[], %(widths)s::int[], %(heights)s::int[], %(errors)s::text[])
-     AS v(id, status, hash, alts, digest, width, height, error)
+            %(ties)s::int[], %(digests)s::bytea[], %(widths)s::int[], %(heights)s::int[],
+            %(errors)s::text[])
+     AS v(id, status, hash, alts, ties, digest, width, height, error)
 WHERE f.id = v.id AND f.status = 'pending';
 
 -- name: release_work
@@ -483,7 +485,7 @@ VACUUM (SKIP_LOCKED) work;
 
 -- name: copy_hashed_files
 -- Files that arrive already hashed (benchmarks, imports): no hash work rows are made for them.
-COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height) FROM STDIN;
+COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height, ties) FROM STDIN;
 
 -- name: make_compare_blocks
 -- Cut the job's hashed files, in id order, into blocks as even as can be, none over block_size:
@@ -511,7 +513,8 @@ CROSS JOIN LATERAL (SELECT k * s.n / s.blocks AS lo, (k + 1) * s.n / s.blocks AS
 -- Pack the hashes of these blocks that nobody packed yet into their rows, in one scan of each
 -- block's files: ids and hashes as big-endian int8s; alt_ids one (int8 id, int4 count) record per
 -- file with alternatives, alt_hashes those files' array_send() output back to back (unnesting
--- them took a second scan, doubling the cost). Aggregates take rows in the order they come in:
+-- them took a second scan, doubling the cost); ties one int4 per file, a NULL (a hash stored before
+-- ties were) as 7: near every wall (neardup.variants). Aggregates take rows in the order they come in:
 -- readers sort a block whose ids are not ascending. FOR UPDATE: a second worker needing the same
 -- block waits for the first one's packing, then finds it packed (ids no longer NULL) and skips
 -- it. The block is read through the primary key's id range: `job_id + 0` keeps the planner,
@@ -524,11 +527,12 @@ WITH todo AS (
 )
 UPDATE compare_block c
 SET ids = coalesce(p.packed_ids, ''::bytea), hashes = coalesce(p.packed_hashes, ''::bytea),
-    alt_ids = p.packed_alt_ids, alt_hashes = p.packed_alt_hashes
+    alt_ids = p.packed_alt_ids, alt_hashes = p.packed_alt_hashes, ties = p.packed_ties
 FROM todo t
 CROSS JOIN LATERAL (
     SELECT string_agg(int8send(f.id), ''::bytea) AS packed_ids,
            string_agg(int8send(f.hash), ''::bytea) AS packed_hashes,
+           string_agg(int4send(coalesce(f.ties, 7)), ''::bytea) AS packed_ties,
            string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
                FILTER (WHERE cardinality(f.alt_hashes) > 0) AS packed_alt_ids,
            string_agg(array_send(f.alt_hashes), ''::bytea)
@@ -561,7 +565,7 @@ ORDER BY NOT (x.block %% 2 = 0 AND y.block = x.block + 1 AND x.block < 2 * %(lea
          x.block = y.block, x.block, y.block;
 
 -- name: compare_blocks
-SELECT block, ids, hashes, alt_ids, alt_hashes FROM compare_block
+SELECT block, ids, hashes, alt_ids, alt_hashes, ties FROM compare_block
 WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]);
 
 -- name: drop_compare_blocks
@@ -661,7 +665,7 @@ SELECT hash_algo, hash_size, rotations, reuse, hash_kind FROM job WHERE id = %(j
 -- What is already known about these contents: this job's outcome for a byte-identical file
 -- (hashed, copied or failed) first, else another job's hash of the same kind (unless the job
 -- was told to rehash).
-SELECT DISTINCT ON (digest) digest, status, hash, alt_hashes, width, height, error
+SELECT DISTINCT ON (digest) digest, status, hash, alt_hashes, width, height, error, ties
 FROM file
 WHERE digest = ANY(%(digests)s::bytea[])
   AND ((job_id = %(job_id)s AND status IN ('hashed', 'skipped', 'failed'))

@@ -137,7 +137,7 @@ class Repository(CompareClusterMethods, ResultMethods):
             with cur.copy(q("copy_hashed_files")) as copy:
                 for f in files:
                     copy.write_row((job_id, f.path, f.size, f.mtime, "hashed", f.hash,
-                                    list(f.alt_hashes) or None, f.width, f.height))
+                                    list(f.alt_hashes) or None, f.width, f.height, f.ties))
             n_files, first_phase = self._insert_phases(cur, job_id)
             emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
             phase_event(cur, job_id, "phase_started", first_phase)
@@ -208,7 +208,7 @@ class Repository(CompareClusterMethods, ResultMethods):
             cur.execute(q("known_digests"), {"job_id": job_id, "kind": kind, "digests": list(digests),
                                              "other_jobs": other_jobs})
             rows = cur.fetchall()
-        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6]) for r in rows}
+        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7]) for r in rows}
 
     @retrying()
     def finish_hash_work(
@@ -224,6 +224,7 @@ class Repository(CompareClusterMethods, ResultMethods):
                 "statuses": [r.status for r in results],
                 "hashes": [r.hash for r in results],
                 "alts": [bigint_array(r.alternatives) if r.alternatives else None for r in results],
+                "ties": [r.ties if r.hash is not None else None for r in results],
                 "digests": [r.digest for r in results],
                 "widths": [r.width for r in results],
                 "heights": [r.height for r in results],

@@ -53,6 +53,8 @@ def register_bench(kinds: argparse._SubParsersAction) -> None:
                    help="images checked against the brute-force reference (default 20000)")
     c.add_argument("--margin", type=_margin, default=env("MARGIN", None, float),
                    help="near-tie margin of the canonical orientation (default: neardup.orientation's)")
+    c.add_argument("--reach", type=_margin, default=env("REACH", None, float),
+                   help="near-wall reach of the canonical orientation (default: neardup.orientation's)")
     c.add_argument("--noise", choices=["real", "uniform"], default=env("NOISE", "real"),
                    help="planted copies' noise: 'real' (calibrated on the eval set's copies, "
                         "default) or 'uniform' (mostly heavy edits; see neardup/synthetic.py)")
@@ -80,14 +82,15 @@ def bench_compare(args: argparse.Namespace) -> int:
     from db.repository import JobOptions
     from neardup import bench_inprocess as inproc
     from neardup.commands import connect, repository
-    from neardup.orientation import DEFAULT_MARGIN
+    from neardup.orientation import DEFAULT_MARGIN, DEFAULT_REACH
     from neardup.synthetic import make_set
 
     opts = JobOptions(threshold=args.threshold, lease_s=60.0,
                       **({"block_size": args.block_size} if args.block_size else {}))
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
+    reach = DEFAULT_REACH if args.reach is None else args.reach
     t0 = time.perf_counter()
-    data = make_set(args.n, seed=args.seed, margin=margin, noise=args.noise)
+    data = make_set(args.n, seed=args.seed, margin=margin, reach=reach, noise=args.noise)
     _say(f"{args.n:,} synthetic images ({data.stored_hashes - args.n:,} alternative hashes, "
          f"{len(data.planted):,} planted copies) in {time.perf_counter() - t0:.1f}s")
     url = connect()
@@ -123,7 +126,7 @@ def bench_compare(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "n": args.n, "block_size": opts.block_size, "workers": args.workers,
         "worker_threads": args.worker_threads, "threads": args.threads,
-        "margin": margin, "noise": args.noise, "stored_hashes_per_image": data.stored_hashes / args.n,
+        "margin": margin, "reach": reach, "noise": args.noise, "stored_hashes_per_image": data.stored_hashes / args.n,
         "status": progress.status,
         "block_pair_rows": rows, "rows_lost": rows - done, "rows_repeated": tries - rows,
         "most_attempts": most, "finalize_rows": attempts.get("finalize", (0, 0, 0, 0))[0],
@@ -175,7 +178,7 @@ def _run_job(repo: Any, data: Any, opts: Any, n: int, workers: Any) -> tuple[int
 
     rng = np.random.default_rng(7)
     files = (HashedFile(f"synthetic/{k:07d}.jpg", int(rng.integers(1e5, 1e7)), float(k),
-                        int(data.hashes[k]), data.alternatives[k], 640, 480) for k in range(n))
+                        int(data.hashes[k]), data.alternatives[k], 640, 480, data.ties[k]) for k in range(n))
     job = repo.submit_hashed(["synthetic"], files, opts)
     # The job's end is heard (its job_completed event's NOTIFY), not polled for: a poll every
     # 20 ms added 10 ms to the wall time on average, and more often would load the database the

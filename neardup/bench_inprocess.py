@@ -54,7 +54,7 @@ def kernel_vs_numpy(hashes: np.ndarray, threshold: int, threads: int, side: int 
 
 def stored_block(data: SyntheticSet, ids: np.ndarray) -> HashBlock:
     """The whole set as one block, in the stored form (ids: the job's file id of each image)."""
-    return HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives)
+    return HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives, data.ties)
 
 
 def in_process(data: SyntheticSet, ids: np.ndarray, threshold: int, threads: int) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def rotation_cost(data: SyntheticSet, ids: np.ndarray, threshold: int, threads: 
     machine's slow moments hit both alike.
     """
     k = min(side, len(data))
-    part = SyntheticSet(data.blocks[:k], data.hashes[:k], data.alternatives[:k], [])
+    part = data.head(k)
     block = stored_block(part, ids[:k])
     t_single, t_rotation = float("inf"), float("inf")
     for _ in range(rounds):
@@ -108,15 +108,12 @@ def group_in_process(data: SyntheticSet, ids: np.ndarray, lo: np.ndarray, hi: np
 
 
 def reference_pairs(data: SyntheticSet, ids: np.ndarray, sample: np.ndarray, threshold: int) -> PairSet:
-    """Brute force with numpy over every stored hash of a sample of images: the pairs it holds."""
-    flat = [(i, int(data.hashes[i])) for i in sample]
-    flat += [(i, h) for i in sample for h in data.alternatives[i]]
-    owner = np.array([f[0] for f in flat], dtype=np.int64)
-    hashes = np.array([f[1] for f in flat], dtype=np.int64)
-    ia, ib, _ = close_pairs(hashes, hashes, threshold, same=True)
-    x, y = ids[owner[ia]], ids[owner[ib]]
-    keep = x != y
-    return set(zip(np.minimum(x, y)[keep].tolist(), np.maximum(x, y)[keep].tolist()))
+    """The stored form's pairs among a sample of images, matched with numpy: what the job must find."""
+    sample = np.sort(sample)
+    block = HashBlock.from_lists(ids[sample].tolist(), data.hashes[sample].tolist(),
+                                 [data.alternatives[i] for i in sample], [data.ties[i] for i in sample])
+    lo, hi, _ = block_pairs(block, block, threshold, same=True, match=close_pairs)
+    return set(zip(lo.tolist(), hi.tolist()))
 
 
 def planted_recall(data: SyntheticSet, ids: np.ndarray, found: PairSet, threshold: int) -> dict[str, Any]:

@@ -26,9 +26,11 @@ from neardup.orientation import (
     IDENTITY,
     Symmetry,
     bits_to_int64,
-    canonical_symmetries,
+    canonical_branches,
+    near_walls,
     on_coefficients,
     phash_of_block,
+    stored_form,
 )
 
 __all__ = ["ALGORITHMS", "HASH_SIZES", "Fingerprint", "HashSpec", "fingerprint", "transform"]
@@ -41,6 +43,7 @@ _PIXEL_OPS: dict[Symmetry, tuple[Image.Transpose, ...]] = {}
 class Fingerprint:
     hash: int  # signed 64-bit, imagehash's hex bit order
     alternatives: tuple[int, ...] = ()
+    ties: int = 0  # orientation.pack_ties
 
 
 def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
@@ -48,13 +51,14 @@ def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
     if spec.trim:
         gray = trim_border(gray)
     block = dct_block(gray)
-    symmetries = canonical_symmetries(block, spec.margin) if spec.rotations else [IDENTITY]
+    branches = canonical_branches(block, spec.margin) if spec.rotations else [(IDENTITY, -1)]
     if spec.algo == "phash":
-        hashes = [phash_of_block(on_coefficients(block, s)) for s in symmetries]
+        hashes = [phash_of_block(on_coefficients(block, s)) for s, _ in branches]
     else:
-        hashes = [_pixel_hash(transform(gray, s), spec) for s in symmetries]
-    primary = hashes[0]
-    return Fingerprint(primary, tuple(dict.fromkeys(h for h in hashes[1:] if h != primary)))
+        hashes = [_pixel_hash(transform(gray, s), spec) for s, _ in branches]
+    near = near_walls(block, spec.reach) if spec.rotations else 0
+    form = stored_form(hashes, [w for _, w in branches], near)
+    return Fingerprint(form.hash, form.alternatives, form.ties)
 
 
 def dct_block(gray: Image.Image) -> np.ndarray:

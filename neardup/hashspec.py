@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
-from neardup.orientation import DEFAULT_MARGIN
+from neardup.orientation import DEFAULT_MARGIN, DEFAULT_REACH
 
 __all__ = ["ALGORITHMS", "HASH_SIZES", "HashSpec", "library_versions"]
 
@@ -17,7 +17,7 @@ ALGORITHMS: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
 HASH_SIZES: tuple[int, ...] = (8,)
 # Bump when the canonical rule or its near-tie margin changes: stored hashes of another version
 # are then never reused or compared.
-CANON_VERSION = 2
+CANON_VERSION = 3
 # Likewise for the border trim (see trim_border).
 TRIM_VERSION = 2
 # A line (row or column) at the image's edge is border when this share of its pixels is within
@@ -48,6 +48,7 @@ class HashSpec:
     # original. Off only to reproduce imagehash exactly.
     trim: bool = True
     margin: float = DEFAULT_MARGIN
+    reach: float = DEFAULT_REACH
 
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:
@@ -57,7 +58,7 @@ class HashSpec:
 
     @property
     def kind(self) -> str:
-        orientation = f"canon{CANON_VERSION}m{self.margin:g}" if self.rotations else "plain"
+        orientation = f"canon{CANON_VERSION}m{self.margin:g}r{self.reach:g}" if self.rotations else "plain"
         trim = f":trim{TRIM_VERSION}" if self.trim else ""
         return f"{self.algo}:{self.size}:{library_versions()}:{orientation}{trim}"
 

@@ -1,14 +1,15 @@
 """The 8 symmetries of the square, and one canonical orientation per image.
 
 A symmetry of an image (rotation by a multiple of 90 degrees, mirror) acts on its 2-D DCT-II block
-by transposing it and flipping the signs of odd coefficients: mirroring x negates every column of odd
-horizontal frequency u, mirroring y every row of odd vertical frequency v. So one DCT serves all 8
-orientations, and an image can be put in a canonical orientation decided by its first odd
-coefficients: transpose so that |C(0,1)| >= |C(1,0)|, then mirror so that C(0,1) and C(1,1) are
-positive. A rotated or
-mirrored copy reaches the same canonical block, hence the same hash, and comparing canonical hashes
-costs what comparing plain hashes costs. When a decision is near a tie, noise could tip it either
-way in a copy: the hashes of the other branches are kept as alternatives (few images need them).
+by transposing it and flipping the signs of odd coefficients: mirroring x negates every column of
+odd horizontal frequency u, mirroring y every row of odd vertical frequency v. So one DCT serves
+all 8 orientations, and an image can be put in a canonical orientation decided by a few low
+coefficients: transpose so that C(0,2) >= C(2,0), then mirror so that C(0,1) and C(1,0) are
+positive. A rotated or mirrored copy reaches the same canonical block, hence the same hash, and
+comparing canonical hashes costs what comparing plain hashes costs. When a decision is near a tie,
+noise could tip it either way in a copy: the hashes of the other branches are kept as
+alternatives, each marked with the decision (wall) it crossed, and every image marks the walls it
+is near. An alternative need only meet the images near its wall (neardup.variants).
 """
 from __future__ import annotations
 
@@ -29,17 +30,26 @@ class Symmetry(NamedTuple):
 SYMMETRIES: tuple[Symmetry, ...] = tuple(Symmetry(*bits) for bits in product((False, True), repeat=3))
 IDENTITY = SYMMETRIES[0]
 
-# Near-tie band, as a fraction of the block's RMS AC coefficient. Wider catches noisier copies and
-# stores more alternatives; the compare phase pays for each alternative. Measured on two sets of
-# edited copies of natural photos (scripts/make_transform_set.py; 1,049 fixed edits / 820 random
-# ones), copies hashing more than 10 from their original, and extra hashes stored per file:
-#   margin 0.05: 43 / 44 copies, 4.7% / 7.1%    margin 0.07: 40 / 36, 7.3% / 10.2%
-#   margin 0.10: 34 / 31, 9.4% / 12.7%          margin 0.20: 33 / -, 14.9% / -
-# 0.07 keeps the extra compare work near 10% for most of the recall that wider bands buy. (Figures
-# of the first rule; the C(1,1) rule of canonical_symmetries, at 0.07, turned the wrong way 10 of
-# 17,700 noisy turned copies of the eval photos against 34, storing 1.119 hashes a photo against
-# 1.102, and 114 of 60,000 synthetic copies against 191.)
-DEFAULT_MARGIN = 0.07
+# Near-tie band and reach, as fractions of the block's RMS AC coefficient. An image stores the
+# hashes of the other branches of every decision within `margin` of its tie (its alternatives), and
+# marks each decision within `reach` of its tie (its near walls). An alternative is compared only
+# with the images near the wall it crossed, so a wide band costs little: an image's alternative
+# and a copy's primary can only meet in the copy's frame when noise carried the copy across that
+# wall, which leaves the copy near it. Measured on 200,000 noisy copies of synthetic photo-like
+# blocks (neardup.synthetic, "real" noise, <= 10 bits from the original), copies lost against
+# brute force over all 8 orientations, and the compare work against a single-hash pass (1 + twice
+# the alternatives times the near share, per wall):
+#   margin 0.07, every alternative against every hash (the rule before this one): 396, 1.136
+#   margin 0.15 / reach 0.45: 48, 1.042    0.20 / 0.40: 25, 1.051    0.25 / 0.50: 6, 1.080
+#   0.30 / 0.60: 1, 1.117
+DEFAULT_MARGIN = 0.25
+DEFAULT_REACH = 0.5
+# The three decisions, in the order they are taken; an alternative's wall is the first it crossed.
+WALLS: tuple[str, ...] = ("transpose", "mirror_x", "mirror_y")
+_WALL_BITS = len(WALLS)
+_TAG_BITS = 2
+# How a ties word is laid out: near-wall bits, then bits per alternative's wall (for unpackers).
+TIE_LAYOUT = (_WALL_BITS, _TAG_BITS)
 _SQRT2 = float(np.sqrt(2.0))
 
 
@@ -80,40 +90,97 @@ def orientation_hashes(block: np.ndarray) -> list[int]:
     return [phash_of_block(on_coefficients(block, s)) for s in SYMMETRIES]
 
 
-def canonical_symmetries(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> list[Symmetry]:
-    """The symmetry to the canonical orientation first, then those of near-tie alternatives.
+class Canonical(NamedTuple):
+    """The stored form of one image: its canonical hash, its alternatives, and its ties word.
 
-    Transpose so that |C(0,1)| >= |C(1,0)|; mirror x so that C(0,1) > 0; mirror y so that C(1,1) > 0.
-    Each decision reads a coefficient the remaining choices cannot change: mirrors keep magnitudes,
-    mirror y keeps C(0,1) (v = 0 is even), and C(1,1) is odd in both directions, so it settles the
-    last choice. Deciding mirror y by C(1,1) rather than by the smaller of C(0,1) and C(1,0) (the old
-    rule, whose second coefficient is the smaller of two by construction, so more often near zero)
-    halved the copies whose orientation noise tipped past the band, at the same number of stored
-    hashes. The transpose compares two magnitudes whose difference carries the noise of both, hence
-    its band is measured on that difference divided by sqrt 2.
+    ties packs the near walls (bit w set: decision WALLS[w] within reach of its tie) and, from bit
+    3, two bits per alternative naming the wall it crossed (see pack_ties / unpack_ties).
     """
-    h, v = float(block[0, 1]), float(block[1, 0])
-    ac = block.ravel()[1:]
-    scale = float(np.sqrt(np.mean(ac * ac))) or 1.0
-    band = margin * scale
-    transposes = _choices(abs(h) < abs(v), abs(abs(h) - abs(v)) / _SQRT2 < band)
-    diagonal = float(block[1, 1])
-    found: list[Symmetry] = []
-    for t in transposes:
-        first = v if t else h
-        for mx in _choices(first < 0, abs(first) < band):
-            flipped = -diagonal if mx else diagonal
-            for my in _choices(flipped < 0, abs(diagonal) < band):
-                found.append(Symmetry(t, mx, my))
-    return found
+
+    hash: int
+    alternatives: tuple[int, ...]
+    ties: int
+
+
+def canonical_symmetries(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> list[Symmetry]:
+    """The symmetry to the canonical orientation first, then those of near-tie alternatives."""
+    return [s for s, _ in canonical_branches(block, margin)]
+
+
+def canonical_form(block: np.ndarray, margin: float = DEFAULT_MARGIN,
+                   reach: float = DEFAULT_REACH) -> Canonical:
+    """Canonical pHash, alternative pHashes (without repeats) with their walls, and near walls."""
+    branches = canonical_branches(block, margin)
+    hashes = [phash_of_block(on_coefficients(block, s)) for s, _ in branches]
+    return stored_form(hashes, [w for _, w in branches], near_walls(block, reach))
+
+
+def stored_form(hashes: list[int], walls: list[int], near: int) -> Canonical:
+    """The branches' hashes (canonical first) as stored: an alternative equal to the canonical
+    hash or to an earlier one is dropped, and the first of equals keeps its wall."""
+    crossed: dict[int, int] = {}
+    for h, wall in zip(hashes[1:], walls[1:]):
+        if h != hashes[0]:
+            crossed.setdefault(h, wall)
+    return Canonical(hashes[0], tuple(crossed), pack_ties(near, list(crossed.values())))
 
 
 def canonical_hashes(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> tuple[int, tuple[int, ...]]:
     """(canonical pHash, alternative pHashes of near-tie orientations, without repeats)."""
-    hashes = [phash_of_block(on_coefficients(block, s)) for s in canonical_symmetries(block, margin)]
-    primary = hashes[0]
-    alternatives = tuple(dict.fromkeys(x for x in hashes[1:] if x != primary))
-    return primary, alternatives
+    form = canonical_form(block, margin)
+    return form.hash, form.alternatives
+
+
+def near_walls(block: np.ndarray, reach: float = DEFAULT_REACH) -> int:
+    """Bit w set when decision WALLS[w] is within reach of its tie (read in the canonical frame)."""
+    t, first, second, scale = _statistics(block)
+    transpose = t < 0
+    near = (abs(t), abs(second if transpose else first), abs(first if transpose else second))
+    return sum(1 << w for w, x in enumerate(near) if x < reach * scale)
+
+
+def pack_ties(near: int, alternative_walls: list[int]) -> int:
+    if len(alternative_walls) > 7:
+        raise ValueError(f"{len(alternative_walls)} alternatives: at most 7 orientations are left")
+    return near | sum(w << (_WALL_BITS + _TAG_BITS * k) for k, w in enumerate(alternative_walls))
+
+
+def unpack_ties(ties: int, alternatives: int) -> tuple[int, list[int]]:
+    """(near walls bit set, the wall of each of the first `alternatives` alternatives)."""
+    mask = (1 << _TAG_BITS) - 1
+    return ties & ((1 << _WALL_BITS) - 1), [(ties >> (_WALL_BITS + _TAG_BITS * k)) & mask
+                                            for k in range(alternatives)]
+
+
+def _statistics(block: np.ndarray) -> tuple[float, float, float, float]:
+    # The transpose reads the even coefficients C(0,2) and C(2,0), which no mirror changes: a
+    # linear statistic, where comparing |C(0,1)| with |C(1,0)| (the first rule) was near a tie
+    # more than twice as often. Both mirrors then read one of the two largest coefficients.
+    ac = block.ravel()[1:]
+    scale = float(np.sqrt(np.mean(ac * ac))) or 1.0
+    t = (float(block[0, 2]) - float(block[2, 0])) / _SQRT2
+    return t, float(block[0, 1]), float(block[1, 0]), scale
+
+
+def canonical_branches(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> list[tuple[Symmetry, int]]:
+    """Symmetries of the canonical branch and of every near-tie branch, with the wall each crossed
+    (an index into WALLS; -1 for the canonical branch).
+
+    Transpose so that C(0,2) >= C(2,0); mirror x so that C(0,1) > 0; mirror y so that C(1,0) > 0
+    (both read after the transpose). Each decision reads coefficients the remaining choices keep:
+    mirrors keep the even C(0,2) and C(2,0), mirror y keeps C(0,1) (v = 0 is even) and mirror x
+    keeps C(1,0).
+    """
+    t, h, v, scale = _statistics(block)
+    band = margin * scale
+    found: list[tuple[Symmetry, int]] = []
+    for transpose in _choices(t < 0, abs(t) < band):
+        first, second = (v, h) if transpose else (h, v)
+        for mx in _choices(first < 0, abs(first) < band):
+            for my in _choices(second < 0, abs(second) < band):
+                found.append((Symmetry(transpose, mx, my), -1))
+    primary = found[0][0]
+    return [(s, next((w for w in range(_WALL_BITS) if s[w] != primary[w]), -1)) for s, _ in found]
 
 
 def _choices(decided: bool, near_tie: bool) -> tuple[bool, ...]:

@@ -2,7 +2,7 @@
 
 An image is stood for by its low-frequency 8x8 DCT block (Gaussian, amplitude falling as
 1/(1+u+v) like a photo's spectrum); its stored form is what the hash phase keeps
-(neardup.orientation.canonical_hashes). A near-copy adds white noise to a block (a resized or
+(neardup.orientation.canonical_form). A near-copy adds white noise to a block (a resized or
 recompressed copy's error is about white in pixels, so in the orthonormal DCT too), drawn until the
 plain pHash differs in at most max_flips bits, and is then rotated or mirrored for a share of them.
 
@@ -20,10 +20,11 @@ import numpy as np
 
 from neardup.orientation import (
     DEFAULT_MARGIN,
+    DEFAULT_REACH,
     IDENTITY,
     SYMMETRIES,
     Symmetry,
-    canonical_hashes,
+    canonical_form,
     on_coefficients,
     orientation_hashes,
     phash_of_block,
@@ -49,9 +50,14 @@ class SyntheticSet:
     hashes: np.ndarray  # int64 canonical hash per image
     alternatives: list[tuple[int, ...]]  # near-tie alternatives per image (usually empty)
     planted: list[Planted]
+    ties: list[int]  # ties word per image (orientation.pack_ties)
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def head(self, k: int) -> SyntheticSet:
+        """The first k images, without the planted list."""
+        return SyntheticSet(self.blocks[:k], self.hashes[:k], self.alternatives[:k], [], self.ties[:k])
 
     @property
     def stored_hashes(self) -> int:
@@ -86,7 +92,7 @@ def _near_copy(block: np.ndarray, rng: np.random.Generator, max_flips: int,
 
 def make_set(n: int, *, seed: int = 0, copy_share: float = 0.01, rotated_share: float = 0.5,
              max_flips: int = 10, max_noise: float = 4.5, margin: float = DEFAULT_MARGIN,
-             noise: str = "uniform") -> SyntheticSet:
+             reach: float = DEFAULT_REACH, noise: str = "uniform") -> SyntheticSet:
     """n images of which copy_share are planted near-copies of others (distinct originals)."""
     if noise not in NOISE_MODELS:
         raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
@@ -103,9 +109,9 @@ def make_set(n: int, *, seed: int = 0, copy_share: float = 0.01, rotated_share: 
         symmetry = SYMMETRIES[int(rng.integers(1, 8))] if rotated else IDENTITY
         blocks[index] = on_coefficients(noisy, symmetry)
         planted.append(Planted(int(src), index, symmetry, flips))
-    stored = [canonical_hashes(b, margin) for b in blocks]
-    hashes = np.array([h for h, _ in stored], dtype=np.int64)
-    return SyntheticSet(blocks, hashes, [alts for _, alts in stored], planted)
+    stored = [canonical_form(b, margin, reach) for b in blocks]
+    hashes = np.array([f.hash for f in stored], dtype=np.int64)
+    return SyntheticSet(blocks, hashes, [f.alternatives for f in stored], planted, [f.ties for f in stored])
 
 
 def orientation_distance(x: np.ndarray, y: np.ndarray) -> int:

@@ -1,21 +1,30 @@
 """Rotation-proof matching over the stored hash form: a canonical hash plus rare alternatives.
 
-Each image is stored as the hash of its canonical orientation and, when the canonical choice was
-near a tie, the hashes of the other orientations it could have made (neardup.orientation). Two
-images are as far apart as the closest of their stored hashes. A block is laid out flat, one entry
-per stored hash with the index of the image it belongs to, so the compiled kernel runs over it
-unchanged and costs (stored hashes / images)^2 of a single-hash pass: about 1.1 when a few percent
-of images carry an alternative.
+Each image is stored as the hash of its canonical orientation and, when a decision of the
+canonical choice was near a tie, the hashes of the other branches (neardup.orientation), each
+marked with the wall (decision) it crossed; every image also marks the walls it is near. Two images
+match through their canonical hashes, or through an alternative of one and the canonical hash of
+the other when that other is near the alternative's wall: a copy whose noise tipped a decision the
+other way sits near that decision's tie. So an alternative meets a small share of a block, and a
+block pair costs little more than a single-hash pass: 1 + 2 x (alternatives x near share, per
+wall), about 1.08 on photo-like data. A block is laid out flat, canonical hashes first (image
+order), then alternatives with the index of their image, so the compiled kernel runs over slices
+of it unchanged.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from neardup.kernel import close_pairs_fast
 from neardup.matching import Triple
+from neardup.orientation import TIE_LAYOUT
+
+_WALL_BITS, _TAG_BITS = TIE_LAYOUT
+_EVERY_WALL = (1 << _WALL_BITS) - 1
+_TAG_MASK = (1 << _TAG_BITS) - 1
 
 __all__ = ["HashBlock", "block_pairs", "distance_matrix"]
 
@@ -24,40 +33,55 @@ _MATRIX_CHUNK = 256
 
 @dataclass(frozen=True)
 class HashBlock:
-    """Images of one block: ids, and every stored hash with the index of its image."""
+    """Images of one block: ids, every stored hash with the index of its image, and the ties."""
 
     ids: np.ndarray  # int64, one per image
     hashes: np.ndarray  # uint64, canonical hashes first (image order), then alternatives
     owner: np.ndarray  # int64 index into ids, one per hash
+    near: np.ndarray  # uint8 per image: bit w set when the image is near wall w
+    wall: np.ndarray  # int8 per hash: the wall an alternative crossed, -1 for canonical hashes
 
     @classmethod
     def build(cls, ids: np.ndarray, hashes: np.ndarray, alt_ids: np.ndarray | None = None,
-              alt_hashes: np.ndarray | None = None) -> HashBlock:
-        """ids with their canonical hashes (sorted by id here if need be); alt_ids[k] is the image alt_hashes[k] belongs to."""
+              alt_hashes: np.ndarray | None = None, ties: np.ndarray | None = None) -> HashBlock:
+        """ids with their canonical hashes (sorted by id here if need be); alt_ids[k] is the image
+        alt_hashes[k] belongs to, an image's alternatives in their stored order; ties[i] is image
+        i's ties word (orientation.pack_ties). Without ties (hashes stored before walls were kept)
+        every image is near every wall and every alternative crossed the first: each alternative
+        then meets every canonical hash, as it used to."""
         ids = np.asarray(ids, dtype=np.int64)
         canonical = np.asarray(hashes, dtype=np.int64).view(np.uint64)
         if len(ids) != len(canonical):
             raise ValueError(f"{len(ids)} ids but {len(canonical)} hashes")
+        words = np.full(len(ids), _EVERY_WALL, dtype=np.int64) if ties is None \
+            else np.asarray(ties, dtype=np.int64)
+        if len(words) != len(ids):
+            raise ValueError(f"{len(ids)} ids but {len(words)} ties words")
         if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
             order = np.argsort(ids, kind="stable")
-            ids, canonical = ids[order], canonical[order]
+            ids, canonical, words = ids[order], canonical[order], words[order]
         owner = np.arange(len(ids), dtype=np.int64)
+        near = (words & _EVERY_WALL).astype(np.uint8)
         if alt_ids is None or len(alt_ids) == 0:
-            return cls(ids, np.ascontiguousarray(canonical), owner)
+            return cls(ids, np.ascontiguousarray(canonical), owner, near, np.full(len(ids), -1, np.int8))
+        alt_ids = np.asarray(alt_ids, dtype=np.int64)
         alt_owner = np.searchsorted(ids, alt_ids)
         if np.any(alt_owner >= len(ids)) or np.any(ids[np.minimum(alt_owner, len(ids) - 1)] != alt_ids):
             raise ValueError("an alternative hash belongs to no image of the block")
         flat = np.concatenate([canonical, np.asarray(alt_hashes, dtype=np.int64).view(np.uint64)])
-        return cls(ids, flat, np.concatenate([owner, alt_owner.astype(np.int64)]))
+        walls = (words[alt_owner] >> (_WALL_BITS + _TAG_BITS * _rank_within(alt_owner))) & _TAG_MASK
+        return cls(ids, flat, np.concatenate([owner, alt_owner]), near,
+                   np.concatenate([np.full(len(ids), -1, np.int8), walls.astype(np.int8)]))
 
     @classmethod
     def from_lists(cls, ids: Sequence[int], hashes: Sequence[int],
-                   alternatives: Sequence[Sequence[int]]) -> HashBlock:
-        """One entry per image: id, canonical hash, its alternative hashes (often none)."""
+                   alternatives: Sequence[Sequence[int]], ties: Sequence[int] | None = None) -> HashBlock:
+        """One entry per image: id, canonical hash, its alternative hashes (often none), ties word."""
         pairs = [(i, h) for i, alts in zip(ids, alternatives) for h in alts]
         alt_ids = np.array([p[0] for p in pairs], dtype=np.int64)
         alt_hashes = np.array([p[1] for p in pairs], dtype=np.int64)
-        return cls.build(np.array(ids, dtype=np.int64), np.array(hashes, dtype=np.int64), alt_ids, alt_hashes)
+        return cls.build(np.array(ids, dtype=np.int64), np.array(hashes, dtype=np.int64), alt_ids,
+                         alt_hashes, None if ties is None else np.array(ties, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -66,14 +90,41 @@ class HashBlock:
     def variants(self) -> int:
         return len(self.hashes)
 
+    def crossing(self, wall: int) -> np.ndarray:
+        """Indexes (into hashes) of the alternatives that crossed this wall."""
+        return np.flatnonzero(self.wall == wall)
+
+    def near_to(self, wall: int) -> np.ndarray:
+        """Indexes (into hashes) of the canonical hashes of the images near this wall."""
+        return np.flatnonzero(self.near & (1 << wall))
+
 
 def block_pairs(a: HashBlock, b: HashBlock, threshold: int, *, same: bool,
-                threads: int | None = None) -> Triple:
+                threads: int | None = None, match: Callable[..., Triple] | None = None) -> Triple:
     """Image pairs within threshold by their closest stored hashes: (id_lo, id_hi, distance).
 
-    Each unordered pair once, lower id first, sorted; with ``same`` pass one block twice.
+    Canonical hashes against canonical hashes, and each wall's alternatives against the canonical
+    hashes of the images near that wall. Each unordered pair once, lower id first, sorted; with
+    ``same`` pass one block twice. ``match`` is the kernel (the compiled one unless given).
     """
-    vi, vj, dist = close_pairs_fast(a.hashes, b.hashes, threshold, same=same, threads=threads)
+    def run(x: np.ndarray, y: np.ndarray, same_rows: bool) -> Triple:
+        if match is not None:
+            return match(x, y, threshold, same=same_rows)
+        return close_pairs_fast(x, y, threshold, same=same_rows, threads=threads)
+
+    vi, vj, dist = run(a.hashes[:len(a)], b.hashes[:len(b)], same)
+    left, right, dists = [vi], [vj], [dist]
+    for wall in range(_WALL_BITS):
+        sides = [(a.crossing(wall), b.near_to(wall))]
+        if not same:
+            sides.append((a.near_to(wall), b.crossing(wall)))
+        for xi, yi in sides:
+            if len(xi) and len(yi):
+                i, j, d = run(a.hashes[xi], b.hashes[yi], False)
+                left.append(xi[i])
+                right.append(yi[j])
+                dists.append(d)
+    vi, vj, dist = np.concatenate(left), np.concatenate(right), np.concatenate(dists)
     ia, ib = a.owner[vi], b.owner[vj]
     if same:
         # Two orientations of one image are not a pair.
@@ -82,6 +133,17 @@ def block_pairs(a: HashBlock, b: HashBlock, threshold: int, *, same: bool,
     x, y = a.ids[ia], b.ids[ib]
     lo, hi = np.minimum(x, y), np.maximum(x, y)
     return _closest(lo, hi, dist)
+
+
+def _rank_within(owner: np.ndarray) -> np.ndarray:
+    # Each alternative's place among its image's alternatives, in the order given.
+    order = np.argsort(owner, kind="stable")
+    sorted_owner = owner[order]
+    starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
+    rank = np.empty(len(owner), dtype=np.int64)
+    rank[order] = np.arange(len(owner)) - run_start
+    return rank
 
 
 def _closest(lo: np.ndarray, hi: np.ndarray, dist: np.ndarray) -> Triple:
@@ -96,7 +158,11 @@ def _closest(lo: np.ndarray, hi: np.ndarray, dist: np.ndarray) -> Triple:
 
 
 def distance_matrix(block: HashBlock) -> np.ndarray:
-    """All-pairs distances between the block's images, closest stored hashes (for clustering)."""
+    """All-pairs distances between the block's images, closest stored hashes (for clustering).
+
+    Every stored hash against every other, walls aside: never farther apart than block_pairs
+    found two images, and a component's matrix is small enough not to mind the extra work.
+    """
     h = block.hashes
     n = len(block)
     # Reduce variant rows, then variant columns, to their images with a minimum; in row chunks

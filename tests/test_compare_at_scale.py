@@ -19,8 +19,10 @@ from neardup.variants import HashBlock, block_pairs, distance_matrix
 THRESHOLD = 10
 
 
-def submit(repo: Repository, hashes: np.ndarray, alternatives: list[tuple[int, ...]], opts: JobOptions) -> int:
-    files = [HashedFile(f"/synthetic/{k:07d}.jpg", 1000 + k % 7, float(k), int(h), alternatives[k], 64, 48)
+def submit(repo: Repository, hashes: np.ndarray, alternatives: list[tuple[int, ...]], opts: JobOptions,
+           ties: list[int] | None = None) -> int:
+    files = [HashedFile(f"/synthetic/{k:07d}.jpg", 1000 + k % 7, float(k), int(h), alternatives[k], 64, 48,
+                        None if ties is None else ties[k])
              for k, h in enumerate(hashes)]
     return repo.submit_hashed(["/synthetic"], files, opts)
 
@@ -51,7 +53,7 @@ def test_hundreds_of_block_pair_rows_worked_by_several_workers_give_the_referenc
     start_workers, repo: Repository
 ) -> None:
     data = make_set(1500, seed=11, copy_share=0.05, rotated_share=0.5, max_noise=2.0)
-    job = submit(repo, data.hashes, data.alternatives, JobOptions(block_size=50))
+    job = submit(repo, data.hashes, data.alternatives, JobOptions(block_size=50), data.ties)
     start_workers(3)
     wait_for(lambda: finished(repo, job), timeout=150)
     assert repo.progress(job).status == "completed"
@@ -68,7 +70,7 @@ def test_hundreds_of_block_pair_rows_worked_by_several_workers_give_the_referenc
     lo, hi = repo.job_pairs(job)
     assert len(repo.groups(job)) == group_in_process(data, ids, lo, hi, THRESHOLD)
     # Every group holds only photos within the threshold of each other (chains were split).
-    block = HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives)
+    block = HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives, data.ties)
     dist = distance_matrix(block)
     position = {int(i): k for k, i in enumerate(ids)}
     with repo.pool.connection() as conn:

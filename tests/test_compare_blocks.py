@@ -23,7 +23,9 @@ def hashed_job(repo: Repository, files: int, block_size: int, fanout: int = 16) 
                     done.append(HashResult(f.id, None, None, None, "ValueError: broken"))
                 else:
                     alts = (f.id * 31, f.id * 37) if f.id % 5 == 0 else ()
-                    done.append(HashResult(f.id, f.id * 7919, 10, 10, None, alts))
+                    # Every third file's ties are unknown (stored before ties were).
+                    ties = None if f.id % 3 == 0 else f.id % 8 | (0b1001 << 3 if alts else 0)
+                    done.append(HashResult(f.id, f.id * 7919, 10, 10, None, alts, ties=ties))
             results.update((r.file_id, r) for r in done)
             assert repo.finish_hash_work(claim, row.id, done)
     assert Transitions(repo).step(job, "hash") is not None
@@ -44,7 +46,7 @@ def test_blocks_are_even_and_none_is_over_the_block_size(repo: Repository) -> No
     assert len(sizes) == -(-hashed // 20) and max(sizes) - min(sizes) <= 1
 
 
-def test_packed_blocks_hold_every_hashed_file_once_with_its_alternatives(repo: Repository) -> None:
+def test_packed_blocks_hold_every_hashed_file_once_with_its_alternatives_and_ties(repo: Repository) -> None:
     job, results = hashed_job(repo, 250, block_size=20)
     blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
     ids = np.concatenate([b.ids for b in blocks.values()])
@@ -53,6 +55,9 @@ def test_packed_blocks_hold_every_hashed_file_once_with_its_alternatives(repo: R
         assert [int(h) for h in b.hashes] == [results[int(i)].hash for i in b.ids]
         alts = sorted(zip(b.alt_ids.tolist(), b.alt_hashes.tolist()))
         assert alts == sorted((int(i), a) for i in b.ids for a in results[int(i)].alternatives)
+        # An unknown ties word packs as near every wall.
+        assert b.ties is not None
+        assert b.ties.tolist() == [7 if results[int(i)].ties is None else results[int(i)].ties for i in b.ids]
     assert any(len(b.alt_ids) for b in blocks.values())
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import wait_for
+from conftest import EVAL, wait_for
 from photos import photo, save_photos
 from PIL import Image
 from test_hashing import png_header_only
@@ -89,6 +89,30 @@ def test_a_rescan_reuses_stored_hashes_and_rehashes_only_changed_files(run_cli, 
     assert hash_counts(run_cli, third["job"]) == (1, 0, 6, 7)
     rehashed = scan(run_cli, pics, "--rehash")
     assert hash_counts(run_cli, rehashed["job"])[0] == 6  # the exact copy is still skipped
+
+
+def test_stored_forms_with_their_ties_are_what_hashing_gives_and_are_reused_as_they_are(
+    run_cli, tmp_path: Path, database_url: str
+) -> None:
+    from neardup.hashing import hash_file
+    from neardup.hashspec import HashSpec
+
+    pics = tmp_path / "pics"
+    save_photos(pics, range(4))
+    near = EVAL / "imagededup/base_images/ukbench00120.jpg"
+    shutil.copyfile(near, pics / "near_a_wall.jpg")  # ties 0b010: near mirror x (test_fingerprint)
+    shutil.copyfile(near, pics / "same_bytes.jpg")
+    jobs = [scan(run_cli, pics)["job"], scan(run_cli, pics)["job"]]
+    assert hash_counts(run_cli, jobs[1])[2] == 6  # all reused
+    for job in jobs:
+        stored = rows(database_url, "SELECT path, hash, coalesce(alt_hashes, '{}'), ties FROM file "
+                                    "WHERE job_id = %s", job)
+        assert len(stored) == 6
+        for path, h, alts, ties in stored:
+            info = hash_file(path, HashSpec(), draft=True)
+            assert (h, tuple(alts), ties) == (info.hash, info.alternatives, info.ties), path
+    assert rows(database_url, "SELECT DISTINCT ties FROM file WHERE job_id = %s AND path = ANY(%s)",
+                jobs[1], [str(pics / "near_a_wall.jpg"), str(pics / "same_bytes.jpg")]) == [(0b010,)]
 
 
 def test_a_rescan_is_finished_by_the_cli_without_the_broker_or_any_ticket(

@@ -6,15 +6,22 @@ import pytest
 import scipy.fftpack
 
 from neardup.orientation import (
+    DEFAULT_MARGIN,
+    DEFAULT_REACH,
     IDENTITY,
     SYMMETRIES,
+    WALLS,
     Symmetry,
+    canonical_form,
     canonical_hashes,
     canonical_symmetries,
     on_coefficients,
+    near_walls,
     on_pixels,
     orientation_hashes,
+    pack_ties,
     phash_of_block,
+    unpack_ties,
 )
 
 
@@ -53,18 +60,46 @@ def test_orientation_hashes_start_with_the_plain_hash() -> None:
     assert hashes[0] == phash_of_block(block) and len(set(hashes)) == 8
 
 
-def test_a_near_tie_keeps_the_other_branch_as_an_alternative() -> None:
+def test_a_near_tie_keeps_the_other_branch_as_an_alternative_marked_with_its_wall() -> None:
     block = random_block(4)
-    block[0, 1], block[1, 0] = 50.0, 49.9  # |h| and |v| almost equal: the transpose is a toss-up
+    block[0, 2], block[2, 0] = 30.0, 29.9  # the transpose is a toss-up
+    block[0, 1], block[1, 0] = 80.0, 60.0  # both mirrors are clear
     symmetries = canonical_symmetries(block)
     assert {s.transpose for s in symmetries} == {False, True}
-    primary, alternatives = canonical_hashes(block)
-    assert alternatives and primary not in alternatives
+    form = canonical_form(block)
+    assert form.alternatives and form.hash not in form.alternatives
+    near, walls = unpack_ties(form.ties, len(form.alternatives))
+    assert near == 1 << WALLS.index("transpose")
+    assert walls == [WALLS.index("transpose")] * len(form.alternatives)
 
 
-def test_a_clear_decision_stores_no_alternative() -> None:
+def test_a_clear_decision_stores_no_alternative_and_is_near_no_wall() -> None:
     block = random_block(5)
-    block[0, 1], block[1, 0], block[1, 1] = 80.0, -30.0, -40.0
+    block[0, 2], block[2, 0] = 40.0, -30.0
+    block[0, 1], block[1, 0] = 80.0, -60.0
     assert canonical_symmetries(block) == [Symmetry(False, False, True)]
-    assert canonical_hashes(block)[1] == ()
+    assert canonical_form(block) == (canonical_hashes(block)[0], (), 0)
     assert canonical_symmetries(on_coefficients(block, IDENTITY)) == canonical_symmetries(block)
+
+
+def test_a_decision_within_reach_but_beyond_the_margin_marks_its_wall_only() -> None:
+    block = random_block(6)
+    block[0, 2], block[2, 0] = 40.0, -30.0
+    block[0, 1], block[1, 0] = 80.0, 0.0
+    scale = float(np.sqrt(np.mean(block.ravel()[1:] ** 2)))
+    block[1, 0] = -(DEFAULT_MARGIN + DEFAULT_REACH) / 2 * scale
+    form = canonical_form(block)
+    assert form.alternatives == ()
+    assert unpack_ties(form.ties, 0) == (1 << WALLS.index("mirror_y"), [])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_every_orientation_of_a_block_is_near_the_same_walls(seed: int) -> None:
+    block = random_block(seed)
+    assert len({near_walls(on_coefficients(block, s)) for s in SYMMETRIES}) == 1
+
+
+def test_ties_words_round_trip() -> None:
+    assert unpack_ties(pack_ties(0b101, [2, 0, 1, 1]), 4) == (0b101, [2, 0, 1, 1])
+    with pytest.raises(ValueError):
+        pack_ties(0, [0] * 8)

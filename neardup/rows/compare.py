@@ -30,7 +30,7 @@ def claim_limit(settings: JobSettings) -> int:
 
 
 def _hash_block(b: BlockHashes) -> HashBlock:
-    return HashBlock.build(b.ids, b.hashes, b.alt_ids, b.alt_hashes)
+    return HashBlock.build(b.ids, b.hashes, b.alt_ids, b.alt_hashes, b.ties)
 
 
 # The blocks of this thread's last claim, by (job, block): rows are claimed in block order, so the
