@@ -3,7 +3,9 @@
 One DCT of the 32x32 thumbnail decides the canonical orientation (see orientation.py) and, for
 pHash, gives every orientation's hash by sign flips and a transpose. dHash, aHash and wHash have no
 such algebra, so the chosen symmetry is applied to the small grayscale image and the hash computed
-on that. The identity orientation of each algorithm is imagehash's own function, bit for bit.
+on that. With rotations off, each algorithm is imagehash's own function, bit for bit; with them on,
+pHash's bits are the signs of the canonical block's coefficients rather than their places against
+the median (orientation.sign_hash: the same distance in every orientation).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from neardup.orientation import (
     near_walls,
     on_coefficients,
     phash_of_block,
+    sign_hash,
     stored_form,
 )
 
@@ -53,7 +56,8 @@ def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
     block = dct_block(gray)
     branches = canonical_branches(block, spec.margin) if spec.rotations else [(IDENTITY, -1)]
     if spec.algo == "phash":
-        hashes = [phash_of_block(on_coefficients(block, s)) for s, _ in branches]
+        bits = sign_hash if spec.rotations else phash_of_block
+        hashes = [bits(on_coefficients(block, s)) for s, _ in branches]
     else:
         hashes = [_pixel_hash(transform(gray, s), spec) for s, _ in branches]
     near = near_walls(block, spec.reach) if spec.rotations else 0

@@ -13,6 +13,7 @@ is near. An alternative need only meet the images near its wall (neardup.variant
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import product
 from typing import NamedTuple
 
@@ -85,9 +86,23 @@ def phash_of_block(block: np.ndarray) -> int:
     return bits_to_int64(block > np.median(block))
 
 
-def orientation_hashes(block: np.ndarray) -> list[int]:
-    """pHash of each of the 8 orientations, in SYMMETRIES order (for brute-force references)."""
-    return [phash_of_block(on_coefficients(block, s)) for s in SYMMETRIES]
+def sign_hash(block: np.ndarray) -> int:
+    """pHash bits of a low-frequency DCT block by sign: each coefficient above zero.
+
+    The rotation-proof form's bits. Every symmetry maps these bits to a fixed reordering of them
+    with the odd coefficients' bits inverted, so two images are exactly as far apart in every
+    orientation. Above the median (imagehash's bits), they are not: a symmetry negates the odd
+    coefficients and moves the median, and the same pair lay 8 bits apart in one orientation and
+    12 in another, so that no single orientation could match brute force over all eight. Zero is
+    the median of the AC coefficients' distribution (the DC coefficient is above both), so the
+    two hashes differ in a few bits of a photo.
+    """
+    return bits_to_int64(block > 0)
+
+
+def orientation_hashes(block: np.ndarray, bits: Callable[[np.ndarray], int] = sign_hash) -> list[int]:
+    """The hash of each of the 8 orientations, in SYMMETRIES order (for brute-force references)."""
+    return [bits(on_coefficients(block, s)) for s in SYMMETRIES]
 
 
 class Canonical(NamedTuple):
@@ -109,9 +124,9 @@ def canonical_symmetries(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> l
 
 def canonical_form(block: np.ndarray, margin: float = DEFAULT_MARGIN,
                    reach: float = DEFAULT_REACH) -> Canonical:
-    """Canonical pHash, alternative pHashes (without repeats) with their walls, and near walls."""
+    """Canonical hash (sign bits), alternatives (without repeats) with their walls, near walls."""
     branches = canonical_branches(block, margin)
-    hashes = [phash_of_block(on_coefficients(block, s)) for s, _ in branches]
+    hashes = [sign_hash(on_coefficients(block, s)) for s, _ in branches]
     return stored_form(hashes, [w for _, w in branches], near_walls(block, reach))
 
 

@@ -4,7 +4,8 @@ An image is stood for by its low-frequency 8x8 DCT block (Gaussian, amplitude fa
 1/(1+u+v) like a photo's spectrum); its stored form is what the hash phase keeps
 (neardup.orientation.canonical_form). A near-copy adds white noise to a block (a resized or
 recompressed copy's error is about white in pixels, so in the orthonormal DCT too), drawn until the
-plain pHash differs in at most max_flips bits, and is then rotated or mirrored for a share of them.
+plain hash (sign bits, as stored) differs in at most max_flips bits, and is then rotated or mirrored
+for a share of them.
 
 Two noise models. "real" draws the noise's RMS, relative to the block's AC RMS, log-uniformly over
 0.002-0.2: the span measured on the shared eval set's true copies (WebP re-encode 0.002, resize
@@ -27,7 +28,7 @@ from neardup.orientation import (
     canonical_form,
     on_coefficients,
     orientation_hashes,
-    phash_of_block,
+    sign_hash,
 )
 
 __all__ = ["NOISE_MODELS", "Planted", "SyntheticSet", "make_set", "orientation_distance"]
@@ -41,7 +42,7 @@ class Planted:
     original: int  # index of the image copied
     copy: int  # index of the copy
     symmetry: Symmetry
-    flips: int  # plain pHash bits the noise flipped, before any rotation
+    flips: int  # hash bits the noise flipped, before any rotation
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,10 @@ def _sigma(block: np.ndarray, rng: np.random.Generator, noise: str, max_noise: f
 
 def _near_copy(block: np.ndarray, rng: np.random.Generator, max_flips: int,
                max_noise: float, noise: str) -> tuple[np.ndarray, int]:
-    plain = phash_of_block(block)
+    plain = sign_hash(block)
     while True:
         noisy = block + rng.normal(size=block.shape) * _sigma(block, rng, noise, max_noise)
-        flips = _bit_distance(plain, phash_of_block(noisy))
+        flips = _bit_distance(plain, sign_hash(noisy))
         if flips <= max_flips:
             return noisy, flips
 

@@ -49,13 +49,13 @@ def save_jpeg(image: Image.Image, quality: int = 92) -> io.BytesIO:
     return out
 
 
-# Pinned (imagehash 4.3.2, Pillow 13, scipy 1.17; canonical rule 3) for the default job spec: canonical pHash,
+# Pinned (imagehash 4.3.2, Pillow 13, scipy 1.17; canonical rule 3) for the default job spec: canonical pHash (sign bits),
 # border trim, draft decode. They guard against silent changes to any step (decode scale, trim,
 # canonical rule, bit order); a deliberate change must bump CANON_VERSION or TRIM_VERSION.
 @pytest.mark.parametrize(("relative", "pinned", "ties"), [
-    ("imagededup/base_images/ukbench00120.jpg", (-3698447659987242924,), 0b010),  # near mirror x
-    ("imagededup/base_images/ukbench09380.jpg", (-1025098496937633500,), 0),
-    ("jenssegers_imagehash/forest/forest-high.jpg", (-1114914288910571358,), 0),
+    ("imagededup/base_images/ukbench00120.jpg", (-4274908412290666412,), 0b010),  # near mirror x
+    ("imagededup/base_images/ukbench09380.jpg", (-1025102894986766044,), 0),
+    ("jenssegers_imagehash/forest/forest-high.jpg", (-1116040189387970398,), 0),
 ])
 def test_known_photos_keep_their_pinned_canonical_hashes(relative: str, pinned: tuple[int, ...],
                                                          ties: int) -> None:

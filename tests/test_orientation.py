@@ -21,6 +21,7 @@ from neardup.orientation import (
     orientation_hashes,
     pack_ties,
     phash_of_block,
+    sign_hash,
     unpack_ties,
 )
 
@@ -57,7 +58,26 @@ def test_every_orientation_of_a_block_has_the_same_canonical_hash(seed: int) -> 
 def test_orientation_hashes_start_with_the_plain_hash() -> None:
     block = random_block(3)
     hashes = orientation_hashes(block)
-    assert hashes[0] == phash_of_block(block) and len(set(hashes)) == 8
+    assert hashes[0] == sign_hash(block) and len(set(hashes)) == 8
+    assert orientation_hashes(block, phash_of_block)[0] == phash_of_block(block)
+
+
+def distance(x: int, y: int) -> int:
+    return ((x ^ y) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
+
+
+def test_two_blocks_are_equally_far_apart_in_every_orientation_by_sign_bits_not_by_median_bits() -> None:
+    rng = np.random.default_rng(8)
+    median_varies = False
+    for seed in range(40):
+        x = random_block(seed)
+        y = x + rng.normal(size=(8, 8)) * 4.0
+        by_sign = {distance(sign_hash(on_coefficients(x, s)), sign_hash(on_coefficients(y, s))) for s in SYMMETRIES}
+        assert len(by_sign) == 1
+        by_median = {distance(phash_of_block(on_coefficients(x, s)), phash_of_block(on_coefficients(y, s)))
+                     for s in SYMMETRIES}
+        median_varies |= len(by_median) > 1
+    assert median_varies  # why the stored form does not use imagehash's bits
 
 
 def test_a_near_tie_keeps_the_other_branch_as_an_alternative_marked_with_its_wall() -> None:
