@@ -18,8 +18,10 @@ def upgrade() -> None:
     -- ties: neardup.orientation.pack_ties. NULL for hashes stored before it: such a file counts as
     -- near every wall, and its alternatives meet every canonical hash, as they did.
     ALTER TABLE file ADD COLUMN ties integer;
-    -- One int4 per file of the block, in the order of ids.
+    -- One int4 per file of the block, in the order of ids. Not compressed: trying to compress
+    -- them cost 3 ms a 25,000-file block (15.9 against 12.5 ms to pack it), for 100 KB.
     ALTER TABLE compare_block ADD COLUMN ties bytea;
+    ALTER TABLE compare_block ALTER COLUMN ties SET STORAGE EXTERNAL;
     """)
 
 
