@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from test_matching import THRESHOLD, as_triples, brute_force, random_hashes, with_planted_copies
 
-from neardup import kernel
+from neardup import kernel, variants
 from neardup.kernel import close_pairs_fast, row_bands
 from neardup.matching import close_pairs
 from neardup.orientation import SYMMETRIES, canonical_form, on_coefficients, pack_ties
@@ -48,16 +48,21 @@ def test_the_kernel_agrees_with_numpy_on_a_larger_block_pair() -> None:
         assert all(np.array_equal(x, y) for x, y in zip(fast, slow))
 
 
-def test_small_inputs_are_answered_by_numpy_with_the_compiled_kernels_exact_result(
+def test_small_inputs_are_answered_by_numpy_until_the_compiled_kernel_is_loaded_with_its_exact_result(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(9)
     base = random_hashes(400, rng)
     a = np.concatenate([base, with_planted_copies(base, rng)])
     assert len(a) * len(a) // 2 < kernel._NUMPY_BELOW
+    numpy_calls = []
+    monkeypatch.setattr(kernel, "close_pairs", lambda *x, **k: numpy_calls.append(1) or close_pairs(*x, **k))
+    monkeypatch.setattr(kernel, "_kernel_loaded", lambda: False)  # a fresh CLI process
     small = close_pairs_fast(a, a, THRESHOLD, same=True)
-    monkeypatch.setattr(kernel, "_NUMPY_BELOW", 0)
+    assert numpy_calls == [1]
+    monkeypatch.setattr(kernel, "_kernel_loaded", lambda: True)  # a worker, warmed at start
     compiled = close_pairs_fast(a, a, THRESHOLD, same=True)
+    assert numpy_calls == [1]
     assert len(small[0]) >= 100
     assert all(np.array_equal(x, y) for x, y in zip(small, compiled))
 
@@ -117,9 +122,16 @@ FAR = -1  # 64 bits from 0
 TURNED = 0x0F0F_0F0F_0F0F_0F0F  # 32 bits from both
 
 
+@pytest.fixture(params=["one pass", "by wall"])
+def matching_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    # Small block pairs take one numpy pass sifted by the walls; large ones a kernel call per wall.
+    monkeypatch.setattr(variants, "_ONE_PASS_BELOW", 10**12 if request.param == "one pass" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("same", [True, False])
 @pytest.mark.parametrize("near", [0b001, 0b010, 0b100])
-def test_an_alternative_meets_only_the_images_near_its_wall(same: bool, near: int) -> None:
+def test_an_alternative_meets_only_the_images_near_its_wall(same: bool, near: int, matching_path: str) -> None:
     wall = 1  # image 1's alternative crossed mirror_x
     one = ([1], [0], [[TURNED]], [pack_ties(0, [wall])])
     two = ([2], [TURNED], [[]], [near])
@@ -134,7 +146,23 @@ def test_an_alternative_meets_only_the_images_near_its_wall(same: bool, near: in
     assert tuple(x.tolist() for x in found) == expected
 
 
-def test_alternatives_meet_each_other_only_in_clustering() -> None:
+@pytest.mark.parametrize("same", [True, False])
+def test_one_pass_and_a_kernel_call_per_wall_find_the_same_pairs(same: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = make_set(1200, seed=7, copy_share=0.2, rotated_share=0.8, noise="real")
+    assert sum(map(len, data.alternatives)) > 150
+    ids = np.arange(1200)
+    parts = (ids,) if same else (ids[:600], ids[600:])
+    blocks = [HashBlock.from_lists(k.tolist(), data.hashes[k].tolist(), [data.alternatives[i] for i in k],
+                                   [data.ties[i] for i in k]) for k in parts]
+    found = []
+    for below in (10**12, 0):
+        monkeypatch.setattr(variants, "_ONE_PASS_BELOW", below)
+        found.append(block_pairs(blocks[0], blocks[-1], THRESHOLD, same=same))
+    assert len(found[0][0]) > 40
+    assert all(np.array_equal(x, y) for x, y in zip(*found))
+
+
+def test_alternatives_meet_each_other_only_in_clustering(matching_path: str) -> None:
     block = HashBlock.from_lists([1, 2], [0, FAR], [[TURNED], [TURNED]], [pack_ties(0b111, [0])] * 2)
     assert block_pairs(block, block, THRESHOLD, same=True)[0].tolist() == []
     assert distance_matrix(block)[0, 1] == 0
