@@ -60,7 +60,8 @@ class HashResult:
     error: str | None
     alternatives: tuple[int, ...] = ()
     digest: bytes | None = None
-    ties: int | None = 0  # neardup.orientation.pack_ties; None: near every wall
+    # neardup.orientation.pack_ties. None (unknown) stores NULL: near every wall, the safe side.
+    ties: int | None = None
     # Taken from a byte-identical file rather than decoded: counted as skipped work.
     copied: bool = False
 
@@ -79,7 +80,7 @@ class KnownContent:
     width: int | None
     height: int | None
     error: str | None
-    ties: int | None = 0
+    ties: int | None = None  # as HashResult.ties
 
 
 @dataclass(frozen=True)

@@ -514,7 +514,7 @@ CROSS JOIN LATERAL (SELECT k * s.n / s.blocks AS lo, (k + 1) * s.n / s.blocks AS
 -- block's files: ids and hashes as big-endian int8s; alt_ids one (int8 id, int4 count) record per
 -- file with alternatives, alt_hashes those files' array_send() output back to back (unnesting
 -- them took a second scan, doubling the cost); ties one int4 per file, a NULL (a hash stored before
--- ties were) as 7: near every wall (neardup.variants). Aggregates take rows in the order they come in:
+-- ties were) as 7: near every wall (neardup.orientation.EVERY_WALL). Aggregates take rows in the order they come in:
 -- readers sort a block whose ids are not ascending. FOR UPDATE: a second worker needing the same
 -- block waits for the first one's packing, then finds it packed (ids no longer NULL) and skips
 -- it. The block is read through the primary key's id range: `job_id + 0` keeps the planner,

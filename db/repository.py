@@ -208,7 +208,8 @@ class Repository(CompareClusterMethods, ResultMethods):
             cur.execute(q("known_digests"), {"job_id": job_id, "kind": kind, "digests": list(digests),
                                              "other_jobs": other_jobs})
             rows = cur.fetchall()
-        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7]) for r in rows}
+        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7])
+                for r in rows}
 
     @retrying()
     def finish_hash_work(

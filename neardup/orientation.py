@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import product
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,8 +51,9 @@ DEFAULT_REACH = 0.5
 WALLS: tuple[str, ...] = ("transpose", "mirror_x", "mirror_y")
 _WALL_BITS = len(WALLS)
 _TAG_BITS = 2
-# How a ties word is laid out: near-wall bits, then bits per alternative's wall (for unpackers).
-TIE_LAYOUT = (_WALL_BITS, _TAG_BITS)
+# The ties word of a hash stored before ties were: near every wall, every alternative crossing the
+# first, so that its alternatives meet every canonical hash (db/queries.sql packs a NULL as this).
+EVERY_WALL = (1 << _WALL_BITS) - 1
 _SQRT2 = float(np.sqrt(2.0))
 
 
@@ -164,9 +165,17 @@ def pack_ties(near: int, alternative_walls: list[int]) -> int:
 
 def unpack_ties(ties: int, alternatives: int) -> tuple[int, list[int]]:
     """(near walls bit set, the wall of each of the first `alternatives` alternatives)."""
-    mask = (1 << _TAG_BITS) - 1
-    return ties & ((1 << _WALL_BITS) - 1), [(ties >> (_WALL_BITS + _TAG_BITS * k)) & mask
-                                            for k in range(alternatives)]
+    return near_of(ties), [wall_of(ties, k) for k in range(alternatives)]
+
+
+def near_of(ties: Any) -> Any:
+    """The near-walls bit set of a ties word (an int, or a numpy array of them)."""
+    return ties & EVERY_WALL
+
+
+def wall_of(ties: Any, k: Any) -> Any:
+    """The wall alternative k crossed (ints, or numpy arrays of words and places alike)."""
+    return (ties >> (_WALL_BITS + _TAG_BITS * k)) & ((1 << _TAG_BITS) - 1)
 
 
 def _statistics(block: np.ndarray) -> tuple[float, float, float, float]:
@@ -190,14 +199,13 @@ def canonical_branches(block: np.ndarray, margin: float = DEFAULT_MARGIN) -> lis
     """
     t, h, v, scale = _statistics(block)
     band = margin * scale
-    found: list[tuple[Symmetry, int]] = []
+    found: list[Symmetry] = []
     for transpose in _choices(t < 0, abs(t) < band):
         first, second = (v, h) if transpose else (h, v)
         for mx in _choices(first < 0, abs(first) < band):
-            for my in _choices(second < 0, abs(second) < band):
-                found.append((Symmetry(transpose, mx, my), -1))
-    primary = found[0][0]
-    return [(s, next((w for w in range(_WALL_BITS) if s[w] != primary[w]), -1)) for s, _ in found]
+            found.extend(Symmetry(transpose, mx, my) for my in _choices(second < 0, abs(second) < band))
+    # Symmetry's fields are the decisions in WALLS order: the first that differs is the wall.
+    return [(s, next((w for w in range(_WALL_BITS) if s[w] != found[0][w]), -1)) for s in found]
 
 
 def _choices(decided: bool, near_tie: bool) -> tuple[bool, ...]:

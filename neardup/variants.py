@@ -21,11 +21,7 @@ import numpy as np
 
 from neardup.kernel import close_pairs_fast
 from neardup.matching import Triple
-from neardup.orientation import TIE_LAYOUT
-
-_WALL_BITS, _TAG_BITS = TIE_LAYOUT
-_EVERY_WALL = (1 << _WALL_BITS) - 1
-_TAG_MASK = (1 << _TAG_BITS) - 1
+from neardup.orientation import EVERY_WALL, WALLS, near_of, wall_of
 
 __all__ = ["HashBlock", "block_pairs", "distance_matrix"]
 
@@ -58,7 +54,7 @@ class HashBlock:
         canonical = np.asarray(hashes, dtype=np.int64).view(np.uint64)
         if len(ids) != len(canonical):
             raise ValueError(f"{len(ids)} ids but {len(canonical)} hashes")
-        words = np.full(len(ids), _EVERY_WALL, dtype=np.int64) if ties is None \
+        words = np.full(len(ids), EVERY_WALL, dtype=np.int64) if ties is None \
             else np.asarray(ties, dtype=np.int64)
         if len(words) != len(ids):
             raise ValueError(f"{len(ids)} ids but {len(words)} ties words")
@@ -66,7 +62,7 @@ class HashBlock:
             order = np.argsort(ids, kind="stable")
             ids, canonical, words = ids[order], canonical[order], words[order]
         owner = np.arange(len(ids), dtype=np.int64)
-        near = (words & _EVERY_WALL).astype(np.uint8)
+        near = near_of(words).astype(np.uint8)
         if alt_ids is None or len(alt_ids) == 0:
             return cls(ids, np.ascontiguousarray(canonical), owner, near, np.full(len(ids), -1, np.int8))
         alt_ids = np.asarray(alt_ids, dtype=np.int64)
@@ -74,7 +70,7 @@ class HashBlock:
         if np.any(alt_owner >= len(ids)) or np.any(ids[np.minimum(alt_owner, len(ids) - 1)] != alt_ids):
             raise ValueError("an alternative hash belongs to no image of the block")
         flat = np.concatenate([canonical, np.asarray(alt_hashes, dtype=np.int64).view(np.uint64)])
-        walls = (words[alt_owner] >> (_WALL_BITS + _TAG_BITS * _rank_within(alt_owner))) & _TAG_MASK
+        walls = wall_of(words[alt_owner], _rank_within(alt_owner))
         return cls(ids, flat, np.concatenate([owner, alt_owner]), near,
                    np.concatenate([np.full(len(ids), -1, np.int8), walls.astype(np.int8)]))
 
@@ -106,8 +102,8 @@ class HashBlock:
     @cached_property
     def _by_wall(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         # A worker keeps its blocks across rows: worked out once per block, not once per row.
-        return ([np.flatnonzero(self.wall == w) for w in range(_WALL_BITS)],
-                [np.flatnonzero(self.near & (1 << w)) for w in range(_WALL_BITS)])
+        return ([np.flatnonzero(self.wall == w) for w in range(len(WALLS))],
+                [np.flatnonzero(self.near & (1 << w)) for w in range(len(WALLS))])
 
     def allows(self, i: np.ndarray, other: HashBlock, j: np.ndarray) -> np.ndarray:
         """Whether stored hash i of this block may meet stored hash j of other (pairwise)."""
@@ -144,7 +140,7 @@ def _by_wall(a: HashBlock, b: HashBlock, threshold: int, same: bool, match: Call
     # Canonical against canonical, then each wall's alternatives against the images near it.
     vi, vj, dist = match(a.hashes[:len(a)], b.hashes[:len(b)], threshold, same=same)
     left, right, dists = [vi], [vj], [dist]
-    for wall in range(_WALL_BITS):
+    for wall in range(len(WALLS)):
         sides = [(a.crossing(wall), b.near_to(wall))]
         if not same:
             sides.append((a.near_to(wall), b.crossing(wall)))

@@ -16,6 +16,7 @@ from neardup.orientation import (
     canonical_hashes,
     canonical_symmetries,
     on_coefficients,
+    near_of,
     near_walls,
     on_pixels,
     orientation_hashes,
@@ -23,6 +24,7 @@ from neardup.orientation import (
     phash_of_block,
     sign_hash,
     unpack_ties,
+    wall_of,
 )
 
 
@@ -121,5 +123,10 @@ def test_every_orientation_of_a_block_is_near_the_same_walls(seed: int) -> None:
 
 def test_ties_words_round_trip() -> None:
     assert unpack_ties(pack_ties(0b101, [2, 0, 1, 1]), 4) == (0b101, [2, 0, 1, 1])
+    # The same reading over numpy arrays, as a packed block is read.
+    words = np.array([pack_ties(0b101, [2, 0, 1, 1]), pack_ties(0b010, [1])], dtype=np.int64)
+    assert near_of(words).tolist() == [0b101, 0b010]
+    assert wall_of(words, np.array([0, 0])).tolist() == [2, 1]
+    assert wall_of(words[[0, 0]], np.array([2, 3])).tolist() == [1, 1]
     with pytest.raises(ValueError):
         pack_ties(0, [0] * 8)
