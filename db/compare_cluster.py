@@ -18,7 +18,7 @@ from db.queries import q
 
 
 def _int64s(packed: bytes | None) -> np.ndarray:
-    # compare_block packs int8send() output: big-endian.
+    # Chunks hold int8send() output: big-endian.
     if not packed:
         return np.empty(0, dtype=np.int64)
     return np.frombuffer(packed, dtype=">i8").astype(np.int64)
@@ -30,7 +30,7 @@ _ELEMENT = 12  # each element: its length (int4, always 8 here) and the int8
 
 
 def _alternatives(owners: bytes | None, arrays: bytes | None) -> tuple[np.ndarray, np.ndarray]:
-    """(owner id per alternative hash, alternative hashes) from pack_compare_blocks' layout."""
+    """(owner id per alternative hash, alternative hashes) from pack_hash_chunks' layout."""
     if not owners:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rec = np.frombuffer(owners, dtype=_OWNER)
@@ -50,6 +50,25 @@ def _alternatives(owners: bytes | None, arrays: bytes | None) -> tuple[np.ndarra
     return np.repeat(rec["id"].astype(np.int64), counts), hashes
 
 
+def _block(block: int, skip: int, files: int, chunks: Sequence[tuple]) -> BlockHashes:
+    """Positions skip .. skip + files - 1 of these chunks, back to back: a block may start or end
+    inside a chunk, and an alternative belongs to it when its owner does."""
+    joined = [b"".join(bytes(c[k] or b"") for c in chunks) for k in range(1, 6)]
+    ids, hashes = _int64s(joined[0]), _int64s(joined[1])
+    ties = np.frombuffer(joined[2], dtype=">i4").astype(np.int64)
+    alt_ids, alt_hashes = _alternatives(joined[3], joined[4])
+    if len(ids) != sum(c[0] for c in chunks) or len(hashes) != len(ids) or len(ties) != len(ids):
+        raise ValueError(f"compare block {block}: its chunks' ids, hashes and ties do not line up")
+    if skip == 0 and files == len(ids):
+        return BlockHashes(block, ids, hashes, alt_ids, alt_hashes, ties)
+    cut = slice(skip, skip + files)
+    ids, hashes, ties = ids[cut], hashes[cut], ties[cut]
+    if len(ids) != files:
+        raise ValueError(f"compare block {block}: {files} files expected, its chunks hold {len(ids)}")
+    mine = np.isin(alt_ids, ids)
+    return BlockHashes(block, ids, hashes, alt_ids[mine], alt_hashes[mine], ties)
+
+
 class CompareClusterMethods:
     """Needs the host class's _tx(): a cursor inside one transaction."""
 
@@ -60,19 +79,17 @@ class CompareClusterMethods:
 
     @retrying()
     def compare_blocks(self, job_id: int, blocks: Sequence[int]) -> dict[int, BlockHashes]:
+        """The files of these blocks, read from the chunks they span (each chunk read once)."""
         args = {"job_id": job_id, "blocks": sorted(set(blocks))}
         with self._tx() as cur:
-            cur.execute(q("pack_compare_blocks"), args)
-            # A statement of its own: its snapshot sees blocks another worker packed meanwhile.
-            # Binary results: bytea arrives as it is, not as hex text to decode (2 of the 4-5 ms a
-            # 25,000-file block took to fetch).
-            cur.execute(q("compare_blocks"), args, binary=True)
-            rows = cur.fetchall()
-        return {
-            block: BlockHashes(block, _int64s(ids), _int64s(hashes), *_alternatives(alt_ids, alt_hashes),
-                               None if ties is None else np.frombuffer(ties, dtype=">i4").astype(np.int64))
-            for block, ids, hashes, alt_ids, alt_hashes, ties in rows
-        }
+            cur.execute(q("compare_block_spans"), args)
+            spans = cur.fetchall()
+            needed = sorted({c for *_, first, last, _ in spans for c in range(first, last + 1)})
+            # Binary results: bytea arrives as it is, not as hex text to decode.
+            cur.execute(q("hash_chunks"), {"job_id": job_id, "chunks": needed}, binary=True)
+            chunks = {row[0]: row[1:] for row in cur.fetchall()}
+        return {block: _block(block, lo - start, files, [chunks[c] for c in range(first, last + 1)])
+                for block, lo, files, first, last, start in spans}
 
     @retrying()
     def finish_compare_claim(

@@ -189,10 +189,10 @@ class HashedFile:
 
 @dataclass(frozen=True)
 class BlockHashes:
-    """One compare block as packed at the compare phase's start."""
+    """One compare block, read from the hash chunks it spans."""
 
     block: int
-    ids: np.ndarray  # int64 file ids, ascending
+    ids: np.ndarray  # int64 file ids, in chunk order (HashBlock sorts them)
     hashes: np.ndarray  # int64 canonical hashes, one per id
     alt_ids: np.ndarray  # int64 owner id of each alternative hash
     alt_hashes: np.ndarray  # int64

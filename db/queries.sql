@@ -487,61 +487,42 @@ VACUUM (SKIP_LOCKED) work;
 -- Files that arrive already hashed (benchmarks, imports): no hash work rows are made for them.
 COPY file (job_id, path, size, mtime, status, hash, alt_hashes, width, height, ties) FROM STDIN;
 
--- name: make_compare_blocks
--- Cut the job's hashed files, in id order, into blocks as even as can be, none over block_size:
--- 100,000 files at 32,768 make four blocks of 25,000 rather than three full ones and a small one,
--- whose rows would be too short to be worth their claims. A job that fits one block still gets
--- up to min_blocks blocks of at least min_block_files files: one row would keep every worker but
--- one idle. A block is an id range; the workers that first need it pack its hashes
--- (pack_compare_blocks), in parallel.
-WITH hashed AS (
-    SELECT array_agg(id ORDER BY id) AS ids FROM file
-    WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL
-), sized AS (
-    SELECT ids, cardinality(ids)::bigint AS n,
-           greatest((cardinality(ids) + %(block_size)s - 1) / %(block_size)s,
-                    least(%(min_blocks)s, cardinality(ids) / %(min_block_files)s), 1) AS blocks
-    FROM hashed WHERE ids IS NOT NULL
-)
-INSERT INTO compare_block (job_id, block, files, first_id, last_id)
-SELECT %(job_id)s, k, r.hi - r.lo, s.ids[r.lo + 1], s.ids[r.hi]
-FROM sized s
-CROSS JOIN generate_series(0, s.blocks - 1) AS k
-CROSS JOIN LATERAL (SELECT k * s.n / s.blocks AS lo, (k + 1) * s.n / s.blocks AS hi) r;
+-- name: pack_submitted_chunks
+-- The hashes a submit brings (a rescan's reused ones, imported ones) packed compare-ready, in id
+-- order (pack_hash_chunks, migration 0017), in the submit's transaction.
+SELECT pack_hash_chunks(%(job_id)s, %(chunk_files)s);
 
--- name: pack_compare_blocks
--- Pack the hashes of these blocks that nobody packed yet into their rows, in one scan of each
--- block's files: ids and hashes as big-endian int8s; alt_ids one (int8 id, int4 count) record per
--- file with alternatives, alt_hashes those files' array_send() output back to back (unnesting
--- them took a second scan, doubling the cost); ties one int4 per file, a NULL (a hash stored before
--- ties were) as 7: near every wall (neardup.orientation.EVERY_WALL). Aggregates take rows in the order they come in:
--- readers sort a block whose ids are not ascending. FOR UPDATE: a second worker needing the same
--- block waits for the first one's packing, then finds it packed (ids no longer NULL) and skips
--- it. The block is read through the primary key's id range: `job_id + 0` keeps the planner,
--- misled by the stale statistics of files inserted moments ago, from scanning the whole job's
--- status index per block.
-WITH todo AS (
-    SELECT block, first_id, last_id FROM compare_block
-    WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]) AND ids IS NULL
-    FOR UPDATE
+-- name: pack_work_chunk
+-- The hashes a hash row recorded, as one chunk, in the transaction that finishes the row: a row is
+-- recorded once (record_hashes takes pending files only, finish_work holds the claim), so its
+-- files are in one chunk once.
+SELECT pack_hash_chunks(%(job_id)s, 2147483647, %(work_id)s);
+
+-- name: make_compare_blocks
+-- Cut the job's chunk sequence (chunk order, files in stored order) into blocks by position, as
+-- even as can be, none over block_size: 100,000 files at 32,768 make four blocks of 25,000 rather
+-- than three full ones and a small one, whose rows would be too short to be worth their claims. A
+-- job that fits one block still gets up to min_blocks blocks of at least min_block_files files:
+-- one row would keep every worker but one idle. One row per chunk is read, never a file: block k
+-- is positions k*n/blocks .. (k+1)*n/blocks - 1, and position p lies in block ((p+1)*blocks-1)/n.
+WITH chunks AS (
+    SELECT chunk, files::bigint AS files, sum(files) OVER (ORDER BY chunk) - files AS start
+    FROM hash_chunk WHERE job_id = %(job_id)s
+), sized AS (
+    SELECT n, greatest((n + %(block_size)s - 1) / %(block_size)s,
+                       least(%(min_blocks)s, n / %(min_block_files)s), 1) AS blocks
+    FROM (SELECT sum(files)::bigint AS n FROM chunks) t WHERE n > 0
+), spans AS (
+    SELECT k, c.chunk, c.start
+    FROM chunks c CROSS JOIN sized s
+    CROSS JOIN generate_series(((c.start + 1) * s.blocks - 1) / s.n,
+                               ((c.start + c.files) * s.blocks - 1) / s.n) AS k
 )
-UPDATE compare_block c
-SET ids = coalesce(p.packed_ids, ''::bytea), hashes = coalesce(p.packed_hashes, ''::bytea),
-    alt_ids = p.packed_alt_ids, alt_hashes = p.packed_alt_hashes, ties = p.packed_ties
-FROM todo t
-CROSS JOIN LATERAL (
-    SELECT string_agg(int8send(f.id), ''::bytea) AS packed_ids,
-           string_agg(int8send(f.hash), ''::bytea) AS packed_hashes,
-           string_agg(int4send(coalesce(f.ties, 7)), ''::bytea) AS packed_ties,
-           string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
-               FILTER (WHERE cardinality(f.alt_hashes) > 0) AS packed_alt_ids,
-           string_agg(array_send(f.alt_hashes), ''::bytea)
-               FILTER (WHERE cardinality(f.alt_hashes) > 0) AS packed_alt_hashes
-    FROM file f
-    WHERE f.id BETWEEN t.first_id AND t.last_id AND f.job_id + 0 = %(job_id)s
-      AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
-) p
-WHERE c.job_id = %(job_id)s AND c.block = t.block;
+INSERT INTO compare_block (job_id, block, files, lo, first_chunk, last_chunk, chunk_start)
+SELECT %(job_id)s, p.k, r.hi - r.lo, r.lo, min(p.chunk), max(p.chunk), min(p.start)
+FROM spans p CROSS JOIN sized s
+CROSS JOIN LATERAL (SELECT p.k * s.n / s.blocks AS lo, (p.k + 1) * s.n / s.blocks AS hi) r
+GROUP BY p.k, r.lo, r.hi;
 
 -- name: roomy_sorts
 -- The compare transition sorts every hashed file of the job: in memory, not on disk.
@@ -551,8 +532,8 @@ SELECT set_config('work_mem', '64MB', true);
 -- Every block pair (a <= b) is one row carrying its number of image pairs. Rows are claimed in id
 -- order: the pairs of two blocks come first and each block with itself (half the work) last, so
 -- the phase ends on short rows and no worker is left waiting on a long one. The first rows,
--- (0,1), (2,3), ... one per ticket, share no block: each of the first workers packs blocks of its
--- own, where (0,1) then (0,2) kept the second worker waiting on the first one's packing of 0.
+-- (0,1), (2,3), ... one per ticket, share no block: each of the first workers starts on blocks of
+-- its own (when blocks were packed on demand, (0,1) then (0,2) kept the second worker waiting).
 -- After them, rows of one block a run together, so a claim's next row reuses a block it holds.
 INSERT INTO work (job_id, phase, units, block_a, block_b)
 SELECT %(job_id)s, 'compare',
@@ -564,11 +545,17 @@ WHERE x.job_id = %(job_id)s AND (x.block <> y.block OR x.files > 1)
 ORDER BY NOT (x.block %% 2 = 0 AND y.block = x.block + 1 AND x.block < 2 * %(lead_rows)s),
          x.block = y.block, x.block, y.block;
 
--- name: compare_blocks
-SELECT block, ids, hashes, alt_ids, alt_hashes, ties FROM compare_block
+-- name: compare_block_spans
+SELECT block, lo, files, first_chunk, last_chunk, chunk_start FROM compare_block
 WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]);
 
+-- name: hash_chunks
+SELECT chunk, files, ids, hashes, ties, alt_ids, alt_hashes FROM hash_chunk
+WHERE job_id = %(job_id)s AND chunk = ANY(%(chunks)s::bigint[]);
+
 -- name: drop_compare_blocks
+-- The job is complete: its blocks and chunks served their phase (reuse reads file, not chunks).
+WITH chunks AS (DELETE FROM hash_chunk WHERE job_id = %(job_id)s)
 DELETE FROM compare_block WHERE job_id = %(job_id)s;
 
 -- name: finish_works

@@ -68,6 +68,12 @@ def phase_weights(n_files: int) -> dict[str, float]:
     }
 
 
+def chunk_files(block_size: int) -> int:
+    """Files per hash chunk a submit packs: a block spans whole chunks but for its two ends, which
+    it reads whole, so chunks stay well under the block size."""
+    return max(32, min(1024, block_size // 8))
+
+
 def _storable_path(path: str) -> tuple[str, bytes | None]:
     # A name that is not valid UTF-8 carries surrogate escapes; text columns cannot hold them,
     # so the exact bytes go to path_raw and a readable form to path.
@@ -118,6 +124,7 @@ class Repository(CompareClusterMethods, ResultMethods):
             cur.execute(q("insert_walked_files"), {
                 "job_id": job_id, "kind": opts.hash_kind if opts.reuse else None})
             cur.execute(q("plan_default"))
+            cur.execute(q("pack_submitted_chunks"), {"job_id": job_id, "chunk_files": chunk_files(opts.block_size)})
             cur.execute(q("make_hash_work"), {"job_id": job_id, "batch_size": opts.batch_size})
             rows = -(-cur.rowcount // opts.batch_size)
             cur.execute(q("settled_work"), {"job_id": job_id})
@@ -138,6 +145,7 @@ class Repository(CompareClusterMethods, ResultMethods):
                 for f in files:
                     copy.write_row((job_id, f.path, f.size, f.mtime, "hashed", f.hash,
                                     list(f.alt_hashes) or None, f.width, f.height, f.ties))
+            cur.execute(q("pack_submitted_chunks"), {"job_id": job_id, "chunk_files": chunk_files(opts.block_size)})
             n_files, first_phase = self._insert_phases(cur, job_id)
             emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
             phase_event(cur, job_id, "phase_started", first_phase)
@@ -231,6 +239,7 @@ class Repository(CompareClusterMethods, ResultMethods):
                 "heights": [r.height for r in results],
                 "errors": [r.error for r in results],
             })
+            cur.execute(q("pack_work_chunk"), {"job_id": claim.rows[0].job_id, "work_id": work_id})
             cur.execute(q("tally_work_files"), {"work_id": work_id})
             if any(r.error for r in results):
                 cur.execute(q("file_failed_events"), {"job_id": claim.rows[0].job_id,

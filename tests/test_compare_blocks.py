@@ -1,7 +1,5 @@
-"""Compare blocks: even id ranges cut at the transition, packed once by whichever worker needs them."""
+"""Compare blocks: hashes packed into chunks as they are recorded, cut by position at the transition."""
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 
@@ -61,30 +59,48 @@ def test_packed_blocks_hold_every_hashed_file_once_with_its_alternatives_and_tie
     assert any(len(b.alt_ids) for b in blocks.values())
 
 
-def test_workers_asking_for_the_same_blocks_at_once_read_the_same_packing(database_url: str) -> None:
-    setup = Repository(database_url)
-    job, _ = hashed_job(setup, 400, block_size=50)
-    barrier = threading.Barrier(6)
-    seen: list[dict[int, tuple[bytes, bytes]]] = []
+def chunked_ids(repo: Repository, job: int) -> list[int]:
+    """Every file id the job's chunks hold, with repeats."""
+    with repo.pool.connection() as conn:
+        packed = conn.execute("SELECT ids FROM hash_chunk WHERE job_id = %s ORDER BY chunk", (job,)).fetchall()
+    return [int(i) for (ids,) in packed for i in np.frombuffer(ids, dtype=">i8")]
 
-    def worker() -> None:
-        repo = Repository(database_url)
-        barrier.wait()
-        got = repo.compare_blocks(job, [0, 1, 2])
-        seen.append({k: (b.ids.tobytes(), b.hashes.tobytes()) for k, b in got.items()})
-        repo.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert len(seen) == 6 and all(s == seen[0] for s in seen) and sorted(seen[0]) == [0, 1, 2]
-    with setup.pool.connection() as conn:
-        packed = conn.execute("SELECT count(*) FROM compare_block WHERE job_id = %s AND ids IS NOT NULL",
-                              (job,)).fetchone()[0]
-    assert packed == 3  # only the blocks asked for: the rest wait for the worker that needs them
-    setup.close()
+def test_a_hash_row_finished_twice_packs_its_files_into_one_chunk_once(repo: Repository) -> None:
+    job = repo.submit(["/x"], [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(40)], JobOptions(batch_size=16))
+    claim = repo.claim(job, "hash", 1, 60.0)
+    row = claim.rows[0]
+    done = [HashResult(f.id, f.id * 3, 10, 10, None) for f in repo.files_of_work(row.id)]
+    assert repo.finish_hash_work(claim, row.id, done)
+    assert not repo.finish_hash_work(claim, row.id, done)  # a redelivery: the row is done already
+    assert sorted(chunked_ids(repo, job)) == sorted(r.file_id for r in done)
+
+
+def test_reused_and_newly_hashed_files_are_each_in_exactly_one_chunk(repo: Repository) -> None:
+    first, _ = hashed_job(repo, 120, block_size=50)
+    # The rescan finds the first 100 files unchanged (their hashes are reused, packed by the
+    # submit) and 30 new ones (hashed by rows, packed by each row's finish).
+    with repo.pool.connection() as conn:
+        conn.execute("UPDATE file SET hash_kind = 'k' WHERE job_id = %s", (first,))
+    again = [NewFile(f"/x/{i:04d}.jpg", 1, 0.0) for i in range(100)] + \
+        [NewFile(f"/y/{i:04d}.jpg", 1, 0.0) for i in range(30)]
+    job = repo.submit(["/x", "/y"], again, JobOptions(block_size=50, batch_size=16, hash_kind="k"))
+    reused = chunked_ids(repo, job)
+    with repo.pool.connection() as conn:
+        unchanged = conn.execute("SELECT count(*) FROM file WHERE job_id = %s AND hash IS NOT NULL "
+                                 "AND path < '/x/0100.jpg'", (first,)).fetchone()[0]
+    assert len(reused) == unchanged > 0
+    while rows := (claim := repo.claim(job, "hash", 10, 60.0)).rows:
+        for row in rows:
+            assert repo.finish_hash_work(claim, row.id, [HashResult(f.id, f.id, 10, 10, None)
+                                                         for f in repo.files_of_work(row.id)])
+    with repo.pool.connection() as conn:
+        hashed = sorted(i for (i,) in conn.execute(
+            "SELECT id FROM file WHERE job_id = %s AND hash IS NOT NULL", (job,)))
+    assert sorted(chunked_ids(repo, job)) == hashed and len(hashed) == 130  # the rest hashed by rows
+    assert Transitions(repo).step(job, "hash") is not None
+    blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
+    assert sorted(np.concatenate([b.ids for b in blocks.values()]).tolist()) == hashed
 
 
 def test_a_job_that_fits_one_block_is_still_shared_out_when_it_is_big_enough(repo: Repository) -> None:

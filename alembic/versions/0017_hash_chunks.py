@@ -1,0 +1,123 @@
+"""Hashes are stored compare-ready as they are recorded: hash chunks, cut into compare blocks.
+
+Revision ID: 0017
+Revises: 0016
+"""
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+# The compare transition used to cut the job's files into id ranges (an ordered scan of every
+# hashed file: 26 ms at 100,000 files) and the first worker to need a block packed it from its
+# files (40-50 ms a 25,000-file block, two per worker before its first row): 150-190 ms in all
+# before the kernel started, while both cores stood idle, in a phase whose kernel work is 1.2 s
+# on 2 cores. A chunk is packed where its hashes are written: the hash row that records them, or
+# the submit that brings them (a rescan's reused hashes, imported ones); the transition then cuts
+# the job's sequence of chunks into blocks by position, reading one row per chunk.
+PACK = """
+CREATE FUNCTION pack_hash_chunks(p_job bigint, p_chunk_files integer, p_work bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE sql AS $$
+    -- The job's hashed files (of work row p_work only, when given) in id order, p_chunk_files to
+    -- a chunk: ids and hashes as big-endian int8s; ties one int4 per file, a NULL (a hash stored
+    -- before ties were) as 7: near every wall (neardup.orientation.EVERY_WALL); alt_ids one
+    -- (int8 file id, int4 count) record per file with alternatives, alt_hashes those files'
+    -- array_send() output back to back. Every aggregate of a chunk takes its rows in the same
+    -- order, so the i-th id, hash and ties word are one file's: blocks are cut by position.
+    WITH made AS (
+        INSERT INTO hash_chunk (job_id, files, ids, hashes, ties, alt_ids, alt_hashes)
+        SELECT p_job, count(*),
+               string_agg(int8send(f.id), ''::bytea),
+               string_agg(int8send(f.hash), ''::bytea),
+               string_agg(int4send(coalesce(f.ties, 7)), ''::bytea),
+               string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
+                   FILTER (WHERE cardinality(f.alt_hashes) > 0),
+               string_agg(array_send(f.alt_hashes), ''::bytea)
+                   FILTER (WHERE cardinality(f.alt_hashes) > 0)
+        FROM (
+            SELECT f.id, f.hash, f.ties, f.alt_hashes,
+                   (row_number() OVER (ORDER BY f.id) - 1) / p_chunk_files AS k
+            FROM file f
+            WHERE f.job_id = p_job AND (p_work IS NULL OR f.work_id = p_work)
+              AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
+        ) f
+        GROUP BY f.k
+        ORDER BY f.k
+        RETURNING 1
+    )
+    SELECT count(*) FROM made
+$$;
+"""
+
+
+def upgrade() -> None:
+    op.execute("""
+    CREATE TABLE hash_chunk (
+        job_id     bigint NOT NULL REFERENCES job(id) ON DELETE CASCADE,
+        chunk      bigint GENERATED ALWAYS AS IDENTITY,
+        files      integer NOT NULL CHECK (files > 0),
+        ids        bytea NOT NULL,
+        hashes     bytea NOT NULL,
+        ties       bytea NOT NULL,
+        alt_ids    bytea,
+        alt_hashes bytea,
+        PRIMARY KEY (job_id, chunk)
+    );
+    """ + PACK + """
+    -- A block is now positions lo .. lo + files - 1 of the job's chunk sequence (chunks in chunk
+    -- order, files in stored order): chunks first_chunk .. last_chunk, the first starting at
+    -- position chunk_start.
+    ALTER TABLE compare_block
+        ADD COLUMN lo bigint, ADD COLUMN first_chunk bigint, ADD COLUMN last_chunk bigint,
+        ADD COLUMN chunk_start bigint;
+    -- Jobs in flight: their hashed files, packed in id order, 1,024 to a chunk...
+    SELECT pack_hash_chunks(j.id, 1024) FROM job j WHERE j.status IN ('pending', 'running', 'cancelled');
+    -- ...so a block already cut (an id range) is the same files at the same positions.
+    WITH first AS (
+        SELECT job_id, min(chunk) AS chunk FROM hash_chunk GROUP BY job_id
+    ), placed AS (
+        SELECT b.job_id, b.block,
+               (SELECT count(*) FROM file f WHERE f.job_id = b.job_id AND f.id < b.first_id
+                  AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL) AS lo
+        FROM compare_block b
+    )
+    UPDATE compare_block b
+    SET lo = p.lo, chunk_start = p.lo / 1024 * 1024,
+        first_chunk = c.chunk + p.lo / 1024, last_chunk = c.chunk + (p.lo + b.files - 1) / 1024
+    FROM placed p JOIN first c ON c.job_id = p.job_id
+    WHERE b.job_id = p.job_id AND b.block = p.block;
+    DELETE FROM compare_block WHERE lo IS NULL;
+    ALTER TABLE compare_block
+        ALTER COLUMN lo SET NOT NULL, ALTER COLUMN first_chunk SET NOT NULL,
+        ALTER COLUMN last_chunk SET NOT NULL, ALTER COLUMN chunk_start SET NOT NULL,
+        DROP COLUMN ids, DROP COLUMN hashes, DROP COLUMN alt_ids, DROP COLUMN alt_hashes,
+        DROP COLUMN ties, DROP COLUMN first_id, DROP COLUMN last_id;
+    """)
+
+
+def downgrade() -> None:
+    op.execute("""
+    -- A block cut from chunks is a set of positions, not an id range: there is nothing to give
+    -- back for a job in the middle of its compare phase.
+    DO $$
+    DECLARE stuck bigint;
+    BEGIN
+        SELECT b.job_id INTO stuck FROM compare_block b JOIN job j ON j.id = b.job_id
+        WHERE j.status IN ('pending', 'running', 'cancelled') LIMIT 1;
+        IF stuck IS NOT NULL THEN
+            RAISE EXCEPTION 'job % is in its compare phase: let it finish, or delete it, before downgrading', stuck;
+        END IF;
+    END $$;
+    DELETE FROM compare_block;
+    ALTER TABLE compare_block
+        DROP COLUMN lo, DROP COLUMN first_chunk, DROP COLUMN last_chunk, DROP COLUMN chunk_start,
+        ADD COLUMN ids bytea, ADD COLUMN hashes bytea, ADD COLUMN alt_ids bytea, ADD COLUMN alt_hashes bytea,
+        ADD COLUMN ties bytea, ADD COLUMN first_id bigint, ADD COLUMN last_id bigint;
+    ALTER TABLE compare_block ALTER COLUMN ties SET STORAGE EXTERNAL;
+    DROP FUNCTION pack_hash_chunks(bigint, integer, bigint);
+    DROP TABLE hash_chunk;
+    """)
