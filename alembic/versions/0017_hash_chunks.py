@@ -21,36 +21,45 @@ depends_on = None
 # the job's sequence of chunks into blocks by position, reading one row per chunk.
 PACK = """
 CREATE FUNCTION pack_hash_chunks(p_job bigint, p_chunk_files integer, p_work bigint DEFAULT NULL)
-RETURNS bigint LANGUAGE sql AS $$
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE made bigint;
+BEGIN
     -- The job's hashed files (of work row p_work only, when given) in id order, p_chunk_files to
     -- a chunk: ids and hashes as big-endian int8s; ties one int4 per file, a NULL (a hash stored
     -- before ties were) as 7: near every wall (neardup.orientation.EVERY_WALL); alt_ids one
     -- (int8 file id, int4 count) record per file with alternatives, alt_hashes those files'
     -- array_send() output back to back. Every aggregate of a chunk takes its rows in the same
     -- order, so the i-th id, hash and ties word are one file's: blocks are cut by position.
-    WITH made AS (
-        INSERT INTO hash_chunk (job_id, files, ids, hashes, ties, alt_ids, alt_hashes)
-        SELECT p_job, count(*),
-               string_agg(int8send(f.id), ''::bytea),
-               string_agg(int8send(f.hash), ''::bytea),
-               string_agg(int4send(coalesce(f.ties, 7)), ''::bytea),
-               string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
-                   FILTER (WHERE cardinality(f.alt_hashes) > 0),
-               string_agg(array_send(f.alt_hashes), ''::bytea)
-                   FILTER (WHERE cardinality(f.alt_hashes) > 0)
-        FROM (
-            SELECT f.id, f.hash, f.ties, f.alt_hashes,
-                   (row_number() OVER (ORDER BY f.id) - 1) / p_chunk_files AS k
-            FROM file f
-            WHERE f.job_id = p_job AND (p_work IS NULL OR f.work_id = p_work)
-              AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
-        ) f
-        GROUP BY f.k
-        ORDER BY f.k
-        RETURNING 1
-    )
-    SELECT count(*) FROM made
-$$;
+    -- Dynamic, so each call is planned for its own case: one plan for both, `p_work IS NULL OR
+    -- work_id = p_work`, could not use the work_id index, and a hash row's finish would read
+    -- every hashed file of its job.
+    EXECUTE format($q$
+        WITH made AS (
+            INSERT INTO hash_chunk (job_id, files, ids, hashes, ties, alt_ids, alt_hashes)
+            SELECT $1, count(*),
+                   string_agg(int8send(f.id), ''::bytea),
+                   string_agg(int8send(f.hash), ''::bytea),
+                   string_agg(int4send(coalesce(f.ties, 7)), ''::bytea),
+                   string_agg(int8send(f.id) || int4send(cardinality(f.alt_hashes)), ''::bytea)
+                       FILTER (WHERE cardinality(f.alt_hashes) > 0),
+                   string_agg(array_send(f.alt_hashes), ''::bytea)
+                       FILTER (WHERE cardinality(f.alt_hashes) > 0)
+            FROM (
+                SELECT f.id, f.hash, f.ties, f.alt_hashes,
+                       (row_number() OVER (ORDER BY f.id) - 1) / $2 AS k
+                FROM file f
+                WHERE %s AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL
+            ) f
+            GROUP BY f.k
+            ORDER BY f.k
+            RETURNING 1
+        )
+        SELECT count(*) FROM made
+    $q$, CASE WHEN p_work IS NULL THEN 'f.job_id = $1' ELSE 'f.work_id = $3 AND f.job_id = $1' END)
+    INTO made USING p_job, p_chunk_files, p_work;
+    RETURN made;
+END
+$fn$;
 """
 
 
