@@ -5,6 +5,7 @@ writes is written in the same transaction, so a row delivered twice writes once.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
@@ -50,6 +51,17 @@ def _alternatives(owners: bytes | None, arrays: bytes | None) -> tuple[np.ndarra
     return np.repeat(rec["id"].astype(np.int64), counts), hashes
 
 
+def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive ranges with overlaps joined: a chunk two blocks share is read once."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
 def _block(block: int, skip: int, files: int, chunks: Sequence[tuple]) -> BlockHashes:
     """Positions skip .. skip + files - 1 of these chunks, back to back: a block may start or end
     inside a chunk, and an alternative belongs to it when its owner does."""
@@ -84,11 +96,14 @@ class CompareClusterMethods:
         with self._tx() as cur:
             cur.execute(q("compare_block_spans"), args)
             spans = cur.fetchall()
-            needed = sorted({c for *_, first, last, _ in spans for c in range(first, last + 1)})
+            ranges = _merged([(first, last) for *_, first, last, _ in spans])
             # Binary results: bytea arrives as it is, not as hex text to decode.
-            cur.execute(q("hash_chunks"), {"job_id": job_id, "chunks": needed}, binary=True)
-            chunks = {row[0]: row[1:] for row in cur.fetchall()}
-        return {block: _block(block, lo - start, files, [chunks[c] for c in range(first, last + 1)])
+            cur.execute(q("hash_chunks"), {"job_id": job_id, "firsts": [r[0] for r in ranges],
+                                           "lasts": [r[1] for r in ranges]}, binary=True)
+            chunks = sorted(cur.fetchall())
+        numbers = [c[0] for c in chunks]
+        return {block: _block(block, lo - start, files,
+                              [c[1:] for c in chunks[bisect_left(numbers, first):bisect_right(numbers, last)]])
                 for block, lo, files, first, last, start in spans}
 
     @retrying()

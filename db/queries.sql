@@ -550,8 +550,14 @@ SELECT block, lo, files, first_chunk, last_chunk, chunk_start FROM compare_block
 WHERE job_id = %(job_id)s AND block = ANY(%(blocks)s::int[]);
 
 -- name: hash_chunks
-SELECT chunk, files, ids, hashes, ties, alt_ids, alt_hashes FROM hash_chunk
-WHERE job_id = %(job_id)s AND chunk = ANY(%(chunks)s::bigint[]);
+-- The job's chunks in these ranges (a block's first_chunk .. last_chunk; chunk numbers have gaps:
+-- other jobs' chunks, and numbers a rolled-back finish took), one index range scan each.
+SELECT c.chunk, c.files, c.ids, c.hashes, c.ties, c.alt_ids, c.alt_hashes
+FROM unnest(%(firsts)s::bigint[], %(lasts)s::bigint[]) AS r(first, last)
+CROSS JOIN LATERAL (
+    SELECT * FROM hash_chunk c
+    WHERE c.job_id = %(job_id)s AND c.chunk BETWEEN r.first AND r.last
+) c;
 
 -- name: drop_compare_blocks
 -- The job is complete: its blocks and chunks served their phase (reuse reads file, not chunks).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 
 from db.models import HashedFile, HashResult
 from db.repository import JobOptions, NewFile, Repository
@@ -141,3 +142,24 @@ def test_alternatives_packed_by_postgres_read_back_exactly_at_the_int64_extremes
     ids, hashes = _alternatives(owners, packed)
     assert list(zip(ids.tolist(), hashes.tolist())) == [(i, h) for i, v in arrays.items() for h in v]
     assert [len(x) for x in _alternatives(None, None)] == [0, 0]
+
+
+def test_blocks_read_their_chunks_whatever_the_gaps_in_chunk_numbers(repo: Repository) -> None:
+    # Two jobs hashed side by side interleave their chunk numbers, and a finish that rolls back
+    # (a worker killed mid-commit) burns numbers: a block's chunks are a range with holes.
+    jobs = [repo.submit([f"/{name}"], [NewFile(f"/{name}/{i:03d}.jpg", 1, 0.0) for i in range(90)],
+                        JobOptions(block_size=20, batch_size=7)) for name in ("a", "b")]
+    while any(rows := [(job, c) for job in jobs if (c := repo.claim(job, "hash", 1, 60.0)).rows]):
+        for job, claim in rows:
+            row = claim.rows[0]
+            with repo.pool.connection() as conn, conn.transaction():
+                conn.execute("SELECT pack_hash_chunks(%s, 3)", (job,))
+                raise psycopg.Rollback()
+            assert repo.finish_hash_work(claim, row.id, [HashResult(f.id, f.id, 10, 10, None)
+                                                         for f in repo.files_of_work(row.id)])
+    for job in jobs:
+        assert Transitions(repo).step(job, "hash") is not None
+        blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
+        with repo.pool.connection() as conn:
+            hashed = sorted(i for (i,) in conn.execute("SELECT id FROM file WHERE job_id = %s", (job,)))
+        assert sorted(np.concatenate([b.ids for b in blocks.values()]).tolist()) == hashed

@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(
     os.killpg(victim.pid, signal.SIGKILL)
     wait_for(lambda: repo.progress(job).finished, timeout=120)
     progress = repo.progress(job)
-    assert progress.status == "completed"
+    assert progress.status == "completed", progress.error
     assert progress.phases[0].done == len(files) and progress.phases[0].failed == 0
     assert sorted(len(g.members) for g in repo.groups(job)) == [2, 2, 2]
 

@@ -86,18 +86,20 @@ def upgrade() -> None:
     -- Jobs in flight: their hashed files, packed in id order, 1,024 to a chunk...
     SELECT pack_hash_chunks(j.id, 1024) FROM job j WHERE j.status IN ('pending', 'running', 'cancelled');
     -- ...so a block already cut (an id range) is the same files at the same positions.
-    WITH first AS (
-        SELECT job_id, min(chunk) AS chunk FROM hash_chunk GROUP BY job_id
+    WITH numbered AS (
+        SELECT job_id, chunk, row_number() OVER (PARTITION BY job_id ORDER BY chunk) - 1 AS k
+        FROM hash_chunk
     ), placed AS (
-        SELECT b.job_id, b.block,
+        SELECT b.job_id, b.block, b.files,
                (SELECT count(*) FROM file f WHERE f.job_id = b.job_id AND f.id < b.first_id
                   AND f.status IN ('hashed', 'skipped') AND f.hash IS NOT NULL) AS lo
         FROM compare_block b
     )
     UPDATE compare_block b
-    SET lo = p.lo, chunk_start = p.lo / 1024 * 1024,
-        first_chunk = c.chunk + p.lo / 1024, last_chunk = c.chunk + (p.lo + b.files - 1) / 1024
-    FROM placed p JOIN first c ON c.job_id = p.job_id
+    SET lo = p.lo, chunk_start = p.lo / 1024 * 1024, first_chunk = f.chunk, last_chunk = l.chunk
+    FROM placed p
+    JOIN numbered f ON f.job_id = p.job_id AND f.k = p.lo / 1024
+    JOIN numbered l ON l.job_id = p.job_id AND l.k = (p.lo + p.files - 1) / 1024
     WHERE b.job_id = p.job_id AND b.block = p.block;
     DELETE FROM compare_block WHERE lo IS NULL;
     ALTER TABLE compare_block
