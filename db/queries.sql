@@ -498,6 +498,15 @@ SELECT pack_hash_chunks(%(job_id)s, %(chunk_files)s);
 -- files are in one chunk once.
 SELECT pack_hash_chunks(%(job_id)s, 2147483647, %(work_id)s);
 
+-- name: unchunked_files
+-- Hashed files the job's chunks do not hold (0 but for hashes recorded by code older than chunks).
+SELECT (SELECT count(*) FROM file
+        WHERE job_id = %(job_id)s AND status IN ('hashed', 'skipped') AND hash IS NOT NULL)
+     - (SELECT coalesce(sum(files), 0) FROM hash_chunk WHERE job_id = %(job_id)s);
+
+-- name: drop_job_chunks
+DELETE FROM hash_chunk WHERE job_id = %(job_id)s;
+
 -- name: make_compare_blocks
 -- Cut the job's chunk sequence (chunk order, files in stored order) into blocks by position, as
 -- even as can be, none over block_size: 100,000 files at 32,768 make four blocks of 25,000 rather
@@ -525,7 +534,7 @@ CROSS JOIN LATERAL (SELECT p.k * s.n / s.blocks AS lo, (p.k + 1) * s.n / s.block
 GROUP BY p.k, r.lo, r.hi;
 
 -- name: roomy_sorts
--- The compare transition sorts every hashed file of the job: in memory, not on disk.
+-- The compare transition sorts the job's chunks (150,000 for 5 million files): in memory.
 SELECT set_config('work_mem', '64MB', true);
 
 -- name: make_block_pair_work

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from db.connect import retrying
 from db.events import emit, phase_event
 from db.queries import q
-from db.repository import Repository
+from db.repository import Repository, chunk_files
 
 NEXT_PHASE: dict[str, str] = {"hash": "compare", "compare": "cluster", "cluster": "finalize"}
 # A compare phase that fits one block is still cut into up to 4 blocks (10 rows, so that several
@@ -152,6 +152,12 @@ class Transitions:
             cur.execute(q("job_settings"), args)
             block_size, fanout = cur.fetchone()[4:6]
             cur.execute(q("roomy_sorts"))
+            cur.execute(q("unchunked_files"), args)
+            if cur.fetchone()[0]:
+                # A hashed file in no chunk (recorded by a worker older than migration 0017, say)
+                # would be compared with nothing, silently: the job's chunks are packed again.
+                cur.execute(q("drop_job_chunks"), args)
+                cur.execute(q("pack_submitted_chunks"), {**args, "chunk_files": chunk_files(block_size)})
             cur.execute(q("make_compare_blocks"), {**args, "block_size": block_size, "min_blocks": MIN_BLOCKS,
                                                    "min_block_files": min(block_size, MIN_BLOCK_FILES)})
             cur.execute(q("make_block_pair_work"), {**args, "lead_rows": fanout})

@@ -163,3 +163,21 @@ def test_blocks_read_their_chunks_whatever_the_gaps_in_chunk_numbers(repo: Repos
         with repo.pool.connection() as conn:
             hashed = sorted(i for (i,) in conn.execute("SELECT id FROM file WHERE job_id = %s", (job,)))
         assert sorted(np.concatenate([b.ids for b in blocks.values()]).tolist()) == hashed
+
+
+def test_hashes_recorded_without_a_chunk_are_packed_at_the_transition_not_left_out(repo: Repository) -> None:
+    job = repo.submit(["/x"], [NewFile(f"/x/{i:03d}.jpg", 1, 0.0) for i in range(60)], JobOptions(batch_size=8))
+    while rows := (claim := repo.claim(job, "hash", 10, 60.0)).rows:
+        for row in rows:
+            assert repo.finish_hash_work(claim, row.id, [HashResult(f.id, f.id, 10, 10, None)
+                                                         for f in repo.files_of_work(row.id)])
+    # As a worker older than hash chunks would have left it: hashes recorded, one row's chunk missing.
+    with repo.pool.connection() as conn:
+        conn.execute("DELETE FROM hash_chunk WHERE chunk = (SELECT min(chunk) FROM hash_chunk WHERE job_id = %s)",
+                     (job,))
+        hashed = sorted(i for (i,) in conn.execute("SELECT id FROM file WHERE job_id = %s", (job,)))
+    assert len(chunked_ids(repo, job)) < len(hashed)
+    assert Transitions(repo).step(job, "hash") is not None
+    assert sorted(chunked_ids(repo, job)) == hashed
+    blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
+    assert sorted(np.concatenate([b.ids for b in blocks.values()]).tolist()) == hashed
