@@ -153,7 +153,7 @@ class Transitions:
             block_size, fanout = cur.fetchone()[4:6]
             cur.execute(q("roomy_sorts"))
             cur.execute(q("unchunked_files"), args)
-            if cur.fetchone()[0]:
+            if cur.fetchone()[0] > 0:
                 # A hashed file in no chunk (recorded by a worker older than migration 0017, say)
                 # would be compared with nothing, silently: the job's chunks are packed again.
                 cur.execute(q("drop_job_chunks"), args)

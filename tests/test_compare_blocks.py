@@ -67,6 +67,11 @@ def chunked_ids(repo: Repository, job: int) -> list[int]:
     return [int(i) for (ids,) in packed for i in np.frombuffer(ids, dtype=">i8")]
 
 
+def chunk_numbers(repo: Repository, job: int) -> list[int]:
+    with repo.pool.connection() as conn:
+        return [c for (c,) in conn.execute("SELECT chunk FROM hash_chunk WHERE job_id = %s ORDER BY chunk", (job,))]
+
+
 def test_a_hash_row_finished_twice_packs_its_files_into_one_chunk_once(repo: Repository) -> None:
     job = repo.submit(["/x"], [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(40)], JobOptions(batch_size=16))
     claim = repo.claim(job, "hash", 1, 60.0)
@@ -99,7 +104,9 @@ def test_reused_and_newly_hashed_files_are_each_in_exactly_one_chunk(repo: Repos
         hashed = sorted(i for (i,) in conn.execute(
             "SELECT id FROM file WHERE job_id = %s AND hash IS NOT NULL", (job,)))
     assert sorted(chunked_ids(repo, job)) == hashed and len(hashed) == 130  # the rest hashed by rows
+    packed = chunk_numbers(repo, job)
     assert Transitions(repo).step(job, "hash") is not None
+    assert chunk_numbers(repo, job) == packed  # nothing was missing: no repacking
     blocks = repo.compare_blocks(job, range(len(block_sizes(repo, job))))
     assert sorted(np.concatenate([b.ids for b in blocks.values()]).tolist()) == hashed
 
