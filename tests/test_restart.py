@@ -68,3 +68,34 @@ def test_a_postgresql_restart_mid_job_does_not_stop_the_job_or_change_its_groups
     assert result["files"] == 243
     expected = sorted(sorted([str(photos[i]), str(pics / f"copy-{i}.jpg")]) for i in (3, 50, 120))
     assert sorted(g["members"] for g in result["groups"]) == expected
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(database_url: str) -> None:
+    from db.connect import make_pool
+
+    with make_pool(database_url, max_size=1) as pool:
+        with pool.connection() as conn:
+            ended = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (ended,))
+        wait_for(lambda: _backend_gone(database_url, ended), timeout=10)
+        with pool.connection() as conn:
+            assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] != ended
+
+
+def test_checking_out_a_quiet_pooled_connection_sends_the_server_nothing(database_url: str) -> None:
+    from db.connect import make_pool
+
+    with make_pool(database_url, max_size=1) as pool:
+        with pool.connection() as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with pool.connection():
+            pass
+        with psycopg.connect(database_url, autocommit=True) as other:
+            last = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]
+    assert last == "COMMIT"  # the first checkout's end: the second sent nothing, not even a ping
+
+
+def _backend_gone(url: str, pid: int) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] == 0
