@@ -156,6 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code)
     except KeyboardInterrupt:
         return int(Exit.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader left early (`neardup groups 12 --json | head`): it wanted no more, which is
+        # no failure of ours, and a traceback on its terminal would say otherwise. Further
+        # writes (run()'s flush) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(Exit.OK)
 
 
 def run() -> NoReturn:

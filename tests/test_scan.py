@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import cli_env
 from neardup.discovery import iter_files
 from photos import save_near_copy, save_photos
 
@@ -143,3 +144,15 @@ def test_names_with_quotes_spaces_and_non_utf8_bytes_are_hashed_and_reported(run
     shown = next(m for m in group["members"] if m != str(original))
     # Not valid UTF-8: shown with the byte escaped, hashed from the exact bytes.
     assert shown.endswith("caf\\xe9 \"quoted\" it's.jpg")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback_and_a_clean_exit(database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "neardup", "jobs", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=cli_env(database_url, tmp_path))
+    proc.stdout.close()  # like `| head` gone before the first line: every write meets a broken pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
