@@ -346,3 +346,24 @@ def test_no_ground_truth_non_duplicates_are_within_threshold(name: str) -> None:
         if groups[x] != groups[y] and distance(hashes[x], hashes[y]) <= THRESHOLD
     ]
     assert false_positives == []
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_a_heic_or_avif_copy_of_a_photo_hashes_within_a_bit_or_two_of_its_jpeg(
+    photo: Image.Image, tmp_path: Path, suffix: str
+) -> None:
+    from neardup.hashing import heif_support
+    from neardup.hashspec import HashSpec
+
+    if suffix == ".heic" and not heif_support():
+        pytest.skip("pillow-heif (the heif extra) is not installed")
+    jpeg, other = tmp_path / "photo.jpg", tmp_path / f"photo{suffix}"
+    photo.convert("RGB").save(jpeg, quality=90)
+    try:
+        photo.convert("RGB").save(other, quality=70)
+    except (KeyError, OSError) as e:  # this Pillow or libheif has no encoder for the format
+        pytest.skip(f"cannot write {suffix}: {e}")
+    spec = HashSpec()
+    theirs, ours = hash_file(other, spec, draft=True), hash_file(jpeg, spec, draft=True)
+    assert (theirs.width, theirs.height) == (ours.width, ours.height) == photo.size
+    assert distance(theirs.hash, ours.hash) <= 2
