@@ -96,8 +96,9 @@ def check_idle_connection(conn: psycopg.Connection) -> None:
     """
     if conn.closed:
         raise psycopg.OperationalError("the connection is closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    quiet = select.poll()  # not select(): it fails on descriptors past 1024
+    quiet.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if quiet.poll(0):
         ConnectionPool.check_connection(conn)
 
 
