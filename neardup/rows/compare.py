@@ -13,7 +13,7 @@ import numpy as np
 
 from db.models import BlockHashes, Claim, JobSettings
 from db.repository import Repository
-from neardup.rows.loop import one_line
+from neardup.rows.loop import Finish, one_line
 from neardup.variants import HashBlock, block_pairs
 
 log = logging.getLogger("neardup.worker")
@@ -52,7 +52,9 @@ def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBl
     return blocks
 
 
-def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> None:
+def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Finish | None:
+    """Run the claim's rows through the kernel; returns the transaction that finishes them (None
+    when they were released instead), for the caller to run now or behind the next claim."""
     job_id = claim.rows[0].job_id
     try:
         blocks = _blocks(repo, job_id, {x for r in claim.rows for x in (r.block_a, r.block_b)})
@@ -66,5 +68,6 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> None
         log.exception("compare rows %s of job %s failed", [r.id for r in claim.rows], job_id)
         for row in claim.rows:
             repo.release(claim, row.id, one_line(e))
-        return
-    repo.finish_compare_claim(claim, job_id, [r.id for r in claim.rows], work, a, b, d)
+        return None
+    work_ids = [r.id for r in claim.rows]
+    return lambda: repo.finish_compare_claim(claim, job_id, work_ids, work, a, b, d)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from db.models import Claim, JobSettings, WorkRow
 from db.repository import Repository
@@ -16,8 +17,11 @@ from db.repository import Repository
 log = logging.getLogger("neardup.worker")
 
 Handler = Callable[[Repository, Claim, WorkRow, JobSettings], object]
-# Handles every row of a claim at once (compare rows finish together in one transaction).
-ClaimHandler = Callable[[Repository, Claim, JobSettings], None]
+# What is left of a claim once its work is done: the transaction that finishes it.
+Finish = Callable[[], object]
+# Handles every row of a claim at once (compare rows finish together in one transaction). It may
+# return the claim's finish instead of running it: the loop runs it behind the next claim's work.
+ClaimHandler = Callable[[Repository, Claim, JobSettings], "Finish | None"]
 
 
 def one_line(error: BaseException) -> str:
@@ -28,15 +32,48 @@ def one_line(error: BaseException) -> str:
 def per_row(handler: Handler) -> ClaimHandler:
     """A claim handler running handler on each row: a bad row is released, the others go on."""
 
-    def handle(repo: Repository, claim: Claim, settings: JobSettings) -> None:
+    def handle(repo: Repository, claim: Claim, settings: JobSettings) -> Finish | None:
         for row in claim.rows:
             try:
                 handler(repo, claim, row, settings)
             except Exception as e:  # noqa: BLE001 - a bad row must not take the ticket down
                 log.exception("%s row %s of job %s failed", row.phase, row.id, row.job_id)
                 repo.release(claim, row.id, one_line(e))
+        return None
 
     return handle
+
+
+class Behind:
+    """Runs each claim's finish on one background thread while the next claim is worked.
+
+    A compare row's finish (its pairs and its done mark: round trips) would otherwise sit between
+    two kernel runs. One finish at a time, in claim order; wait() re-raises a finish's failure, and
+    the ticket fails as it would have inline (the row's lease brings it back).
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._last: Future[object] | None = None
+
+    def run(self, finish: Finish | None) -> None:
+        self.wait()
+        if finish is not None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neardup-finish")
+            self._last = self._pool.submit(finish)
+
+    def wait(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 def work_through(
@@ -59,15 +96,20 @@ def work_through(
     limit = claim_limit(settings) if callable(claim_limit) else claim_limit
     deadline = time.monotonic() + budget_s
     handled = 0
-    while True:
-        claim = repo.claim(job_id, phase, limit, settings.lease_s)
-        if not claim.rows:
-            break
-        handle(repo, claim, settings)
-        handled += len(claim.rows)
-        if time.monotonic() > deadline:
-            resend()
-            return handled
+    behind = Behind()
+    try:
+        while True:
+            claim = repo.claim(job_id, phase, limit, settings.lease_s)
+            if not claim.rows:
+                break
+            behind.run(handle(repo, claim, settings))
+            handled += len(claim.rows)
+            if time.monotonic() > deadline:
+                behind.close()
+                resend()
+                return handled
+    finally:
+        behind.close()
     if handled:
         # This ticket may have finished the phase's last row: let the monitor look now, not in a second.
         poke()
