@@ -665,6 +665,10 @@ WHERE id = %(job_id)s;
 -- name: job_hashing
 SELECT hash_algo, hash_size, rotations, reuse, hash_kind FROM job WHERE id = %(job_id)s;
 
+-- name: pending_files
+-- Files waiting for their hash row, and their bytes: when they are few the CLI hashes them itself.
+SELECT count(*), coalesce(sum(size), 0)::bigint FROM file WHERE job_id = %(job_id)s AND status = 'pending';
+
 -- name: known_digests
 -- What is already known about these contents: this job's outcome for a byte-identical file
 -- (hashed, copied or failed) first, else another job's hash of the same kind (unless the job

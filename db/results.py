@@ -62,3 +62,11 @@ class ResultMethods:
             cur.execute(q("hash_phase_timing"), {"job_id": job_id})
             seconds, hashed, kind = cur.fetchone()
         return float(seconds or 0.0), int(hashed), kind
+
+    @retrying()
+    def pending_files(self, job_id: int) -> tuple[int, int]:
+        """(files, bytes) of the job still waiting to be hashed."""
+        with self._tx() as cur:
+            cur.execute(q("pending_files"), {"job_id": job_id})
+            files, size = cur.fetchone()
+        return int(files), int(size)

@@ -93,6 +93,9 @@ BLOCK_SIZE = 32768
 # Files in a hash work row: a row's claim, lookup of known contents and finish cost ~7 ms of round
 # trips whatever its size; at 16 files that was 0.45 ms of every ~5 ms image, at 32 about half that.
 BATCH_SIZE = 32
+# Files to decode that `scan` hashes in its own process rather than start workers (about 3 s): a
+# rescan that meets a few changed or unreadable files, a first scan of a small folder.
+INLINE_FILES = 64
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from neardup.cli import Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console, stdout_console
+from neardup.cli import (INLINE_FILES, Exit, Fail, add_job_options, emit_json, env, flag, nonneg, stderr_console,
+                         stdout_console)
 from neardup.discovery import PathError, check_roots, iter_files
 from neardup.live import ProgressDisplay, follow
 from neardup.report import groups_csv, groups_json, print_summary, scan_json
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_job_options(p)
     p.add_argument("--workers", type=nonneg, default=env("WORKERS", os.cpu_count() or 1, int),
                    help="local worker processes (default: CPUs; 0 = wait for a fleet)")
+    p.add_argument("--inline-files", type=nonneg, default=env("INLINE_FILES", INLINE_FILES, int),
+                   help=f"with at most this many files to decode, hash them in this process instead of "
+                        f"starting workers (default {INLINE_FILES}; 0: workers decode every file)")
     p.add_argument("--json", action="store_true", default=flag("JSON"), help="print one JSON object")
     p.set_defaults(run=scan)
 
@@ -146,7 +150,7 @@ def scan(args: argparse.Namespace) -> int:
     created: list[int] = []
     try:
         job_id = submit_job(args, kick=False, on_job=created.append)
-        return run_local(job_id, args.workers, args.json)
+        return run_local(job_id, args.workers, args.json, args.inline_files)
     except Interrupted:
         return Exit.INTERRUPTED
     except KeyboardInterrupt:
@@ -157,13 +161,13 @@ def scan(args: argparse.Namespace) -> int:
         return Exit.INTERRUPTED
 
 
-def run_local(job_id: int, count: int, as_json: bool) -> int:
+def run_local(job_id: int, count: int, as_json: bool, inline_files: int = INLINE_FILES) -> int:
     """Work the job with `count` local workers (0: a fleet works it) while showing its progress."""
     try:
         # With --json nothing shows progress: the console is made only if there is something to say.
         console = None if as_json else stderr_console()
         return see_through(job_id, count, console, live=console is not None and console.is_terminal,
-                           report=lambda progress: finish(job_id, progress, as_json))
+                           report=lambda progress: finish(job_id, progress, as_json), inline_files=inline_files)
     except Interrupted:
         return Exit.INTERRUPTED
     except KeyboardInterrupt:
@@ -178,9 +182,10 @@ def run_job(args: argparse.Namespace, console: Console, live: bool):  # type: ig
 
 
 def see_through(job_id: int, count: int, console: Console | None, live: bool,
-                report: Callable[[Any], Any] = lambda progress: progress) -> Any:
-    """report(the job's final progress). A job with nothing to decode (a rescan of an unchanged
-    tree) is finished in this process: starting workers would cost more than the whole job.
+                report: Callable[[Any], Any] = lambda progress: progress,
+                inline_files: int = INLINE_FILES) -> Any:
+    """report(the job's final progress). A job with nothing or little to decode (a rescan, a small
+    folder) is finished in this process: starting workers would cost more than the whole job.
     Otherwise its tickets are sent (submit_job left them) and workers see it through; report runs
     as soon as the job ends, while the workers wind down (a worker takes seconds to stop)."""
     from neardup.workers import WorkerError
@@ -192,7 +197,7 @@ def see_through(job_id: int, count: int, console: Console | None, live: bool,
         from neardup.inline import finish_inline
         from neardup.workers import LocalWorkers
 
-        if count and finish_inline(repository(), job_id):
+        if count and finish_inline(repository(), job_id, inline_files):
             progress = repository().progress(job_id)
             if progress.finished:
                 over = True

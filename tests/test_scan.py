@@ -13,8 +13,10 @@ from neardup.discovery import iter_files
 from photos import save_near_copy, save_photos
 
 
-def scan_json(run_cli, *paths: Path, workers: int = 2) -> dict:
-    done = run_cli("scan", *map(str, paths), "--workers", str(workers), "--json")
+def scan_json(run_cli, *paths: Path, workers: int = 2, inline_files: int = 0, rehash: bool = False) -> dict:
+    # Workers decode every file unless told otherwise: these tests are about the workers' path.
+    done = run_cli("scan", *map(str, paths), "--workers", str(workers), "--inline-files", str(inline_files),
+                   "--json", *(["--rehash"] if rehash else []))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -84,6 +86,30 @@ def test_bad_files_in_the_tree_become_failed_rows_and_the_job_still_completes(ru
     status = json.loads(run_cli("status", str(result["job"]), "--json").stdout)
     hashed = next(p for p in status["phases"] if p["name"] == "hash")
     assert (hashed["done"], hashed["failed"], hashed["skipped"], hashed["total"]) == (3, 3, 0, 6)
+
+
+def test_a_small_folder_is_hashed_in_the_cli_process_with_the_workers_results(
+    run_cli, tmp_path: Path
+) -> None:
+    pics = tmp_path / "pics"
+    photos = save_photos(pics, range(4))
+    save_near_copy(photos[2], pics / "copy-of-2.jpg")
+    (pics / "notes.jpg").write_text("this is not a picture\n")
+    logs = tmp_path / "home" / "neardup" / "logs"
+    by_workers = scan_json(run_cli, pics, inline_files=0, rehash=True)
+    assert sorted(p.name for p in logs.glob("worker-*.log")) == ["worker-0.log", "worker-1.log"]
+    for log in logs.glob("worker-*.log"):
+        log.unlink()
+    inline = scan_json(run_cli, pics, inline_files=6, rehash=True)
+    assert not list(logs.glob("worker-*.log")), "no worker was needed for 6 files"
+    assert inline["job"] != by_workers["job"]
+    for key in ("status", "files", "failed", "groups"):
+        assert inline[key] == by_workers[key], key
+    assert [g["members"] for g in inline["groups"]] == [sorted([str(photos[2]), str(pics / "copy-of-2.jpg")])]
+    # One file more than --inline-files to decode: workers again.
+    save_photos(tmp_path / "more", range(7))
+    assert scan_json(run_cli, tmp_path / "more", inline_files=6)["files"] == 7
+    assert len(list(logs.glob("worker-*.log"))) == 2
 
 
 def test_status_and_groups_read_a_finished_job_later(run_cli, tmp_path: Path) -> None:
