@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
+
 from db.connect import retrying
 from db.events import emit, phase_event
 from db.queries import q
@@ -94,7 +96,9 @@ class Transitions:
     @retrying()
     def step(self, job_id: int, phase: str, force_kick: bool = False) -> Kick | None:
         """Count what is left of the job's phase and act on it; returns the tickets to send."""
-        with self.repo._tx() as cur:
+        # Pipelined: a transition is a dozen statements, most of whose results nobody waits for.
+        with self.repo.pool.connection() as conn, conn.pipeline() as pipe, conn.transaction(), \
+                conn.cursor() as cur:
             args = {"job_id": job_id, "phase": phase}
             cur.execute(q("phase_remaining"), args)
             pending, running, failed = cur.fetchone()
@@ -118,7 +122,7 @@ class Transitions:
                 return None
             if phase not in NEXT_PHASE:
                 return None
-            return self._advance(cur, job_id, phase, NEXT_PHASE[phase])
+            return self._advance(cur, pipe, job_id, phase, NEXT_PHASE[phase])
 
     def _complete(self, cur, job_id: int) -> None:
         args = {"job_id": job_id}
@@ -140,7 +144,7 @@ class Transitions:
         phase, fanout = row
         return Kick(job_id, phase, min(pending, fanout))
 
-    def _advance(self, cur, job_id: int, src: str, dst: str) -> Kick | None:
+    def _advance(self, cur, pipe: psycopg.Pipeline, job_id: int, src: str, dst: str) -> Kick | None:
         args = {"job_id": job_id}
         cur.execute(q("advance_phase"), {**args, "from_phase": src, "to_phase": dst})
         if cur.fetchone() is None:
@@ -165,6 +169,7 @@ class Transitions:
             cur.execute(q("make_cluster_start"), args)
         else:
             cur.execute(q("make_finalize_work"), args)
+        pipe.sync()  # a pipelined statement's row count is known only once its result is in
         made = cur.rowcount
         phase_event(cur, job_id, "phase_started", dst)
         if dst == "finalize" and not made:

@@ -7,7 +7,7 @@ import numpy as np
 
 from db.repository import JobOptions, NewFile, Repository
 from db.control import JobControl
-from db.models import HashResult
+from db.models import HashedFile, HashResult
 from db.transitions import Transitions
 
 
@@ -85,3 +85,18 @@ def test_the_monitor_chain_ends_when_idle_and_is_armed_again_by_new_work(repo: R
     assert t.keep_ticking() is True
     JobControl(repo).cancel(job)
     assert t.keep_ticking() is False
+
+
+def test_a_transition_reports_exactly_the_rows_it_made_and_their_tickets(repo: Repository) -> None:
+    rng = np.random.default_rng(4)
+    files = [HashedFile(f"/y/{k:04d}.jpg", 1, 0.0, int(h), (), 10, 10, 0)
+             for k, h in enumerate(rng.integers(0, 2**63, size=200, dtype=np.int64))]
+    job = repo.submit_hashed(["/y"], files, JobOptions(block_size=25, fanout=3))
+    kick = Transitions(repo).step(job, "hash")
+    assert kick is not None and kick.phase == "compare"
+    with repo.pool.connection() as conn:
+        made = conn.execute("SELECT count(*) FROM work WHERE job_id = %s AND phase = 'compare'", (job,)).fetchone()[0]
+    # 8 blocks of 25: 36 block pairs; the transition's statements are pipelined, and the count it
+    # reports must still be the one PostgreSQL gives once the insert is in.
+    assert kick.rows == made == 36
+    assert kick.tickets == 3

@@ -94,3 +94,4 @@ def test_a_failed_finish_fails_the_ticket_and_its_row_waits_for_its_lease(repo: 
     statuses = rows_by_status(repo, job)
     # The first claim's failure surfaces while the second claim is worked; neither is done.
     assert statuses.get("done", 0) == 0 and statuses["running"] == 2
+
