@@ -19,6 +19,7 @@ class JobSettings:
     fanout: int
     max_attempts: int
     lease_s: float
+    sign_hashes: bool = False  # pHash with rotations: clustering compares them in all 8 orientations
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,9 @@ WHERE id = %(job_id)s AND status = 'pending'
 RETURNING id;
 
 -- name: job_settings
-SELECT id, status, phase, threshold, block_size, fanout, max_attempts, lease_s
+-- sign_hashes: pHash with rotations, whose bits move with the image (orientation.dihedral_hashes).
+SELECT id, status, phase, threshold, block_size, fanout, max_attempts, lease_s,
+       hash_algo = 'phash' AND rotations AND hash_size = 8 AS sign_hashes
 FROM job WHERE id = %(job_id)s;
 
 -- name: files_of_work

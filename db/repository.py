@@ -117,9 +117,7 @@ class Repository(CompareClusterMethods, ResultMethods):
             # Phases before rows: inserting work rows sizes their phase (a trigger), and refuses
             # rows for a phase the job does not have.
             n_files, first_phase = self._insert_phases(cur, job_id, walked)
-            cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
-                                               "rotations": opts.rotations, "reuse": opts.reuse,
-                                               "kind": opts.hash_kind})
+            self._set_hashing(cur, job_id, opts)
             cur.execute(q("plan_for_lookups"))
             cur.execute(q("insert_walked_files"), {
                 "job_id": job_id, "kind": opts.hash_kind if opts.reuse else None})
@@ -138,9 +136,10 @@ class Repository(CompareClusterMethods, ResultMethods):
 
     def submit_hashed(self, roots: Sequence[str], files: Iterable[HashedFile], opts: JobOptions) -> int:
         """A job whose files arrive hashed (benchmarks, imports): its hash phase has no rows, so
-        the monitor's first step moves it straight to compare."""
+        the monitor's first step moves it straight to compare. opts says what the hashes are."""
         with self._tx() as cur:
             job_id = self._insert_job(cur, roots, opts)
+            self._set_hashing(cur, job_id, opts)
             with cur.copy(q("copy_hashed_files")) as copy:
                 for f in files:
                     copy.write_row((job_id, f.path, f.size, f.mtime, "hashed", f.hash,
@@ -158,6 +157,11 @@ class Repository(CompareClusterMethods, ResultMethods):
             "fanout": opts.fanout, "max_attempts": opts.max_attempts, "lease_s": opts.lease_s,
         })
         return cur.fetchone()[0]
+
+    @staticmethod
+    def _set_hashing(cur: psycopg.Cursor, job_id: int, opts: JobOptions) -> None:
+        cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
+                                           "rotations": opts.rotations, "reuse": opts.reuse, "kind": opts.hash_kind})
 
     @staticmethod
     def _insert_phases(cur: psycopg.Cursor, job_id: int, n_files: int | None = None) -> tuple[int, str]:

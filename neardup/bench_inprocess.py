@@ -99,8 +99,9 @@ def group_in_process(data: SyntheticSet, ids: np.ndarray, lo: np.ndarray, hi: np
     made = 0
     for chunk in np.split(order, bounds):
         k = index[chunk]
+        # The job's hashes are sign hashes with rotations on: split in all 8 orientations as it does.
         groups = split_hashes(members[chunk].tolist(), data.hashes[k].tolist(),
-                              [data.alternatives[i] for i in k], threshold)
+                              [data.alternatives[i] for i in k], threshold, dihedral=True)
         for g in groups:
             keep([Candidate(int(members[chunk][i]), "", 0, 0, 0.0) for i in g])
         made += len(groups)

@@ -231,11 +231,13 @@ def _split_strict(dist: np.ndarray, threshold: int) -> list[list[int]]:
 
 
 def split_hashes(ids: Sequence[int], hashes: Sequence[int], alternatives: Sequence[Sequence[int]],
-                 threshold: int) -> list[list[int]]:
-    """split_component on a component given by its stored hashes (ids ascending)."""
+                 threshold: int, dihedral: bool = False) -> list[list[int]]:
+    """split_component on a component given by its stored hashes (ids ascending); dihedral: they
+    are sign hashes, compared in all 8 orientations (see variants.distance_matrix)."""
     if len(ids) == 2:
         return [[0, 1]]  # a component of two is one pair: within the threshold by construction
-    return split_component(distance_matrix(HashBlock.from_lists(ids, hashes, alternatives)), threshold)
+    block = HashBlock.from_lists(ids, hashes, alternatives)
+    return split_component(distance_matrix(block, dihedral=dihedral), threshold)
 
 
 def warm_clustering() -> None:

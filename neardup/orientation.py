@@ -103,6 +103,32 @@ def sign_hash(block: np.ndarray) -> int:
     return bits_to_int64(block > 0)
 
 
+def _bit_maps() -> tuple[np.ndarray, np.ndarray]:
+    """For each symmetry: where each bit of a sign hash comes from, and whether it is inverted."""
+    index = np.arange(64, dtype=np.float64).reshape(8, 8) + 1.0  # +1: no position is zero
+    sources, flips = [], []
+    for s in SYMMETRIES:
+        moved = on_coefficients(index, s)
+        sources.append(np.abs(moved).astype(np.int64).ravel() - 1)
+        flips.append((moved < 0).ravel())
+    return np.array(sources), np.array(flips)
+
+
+_SOURCES, _FLIPS = _bit_maps()
+_SHIFTS = np.arange(63, -1, -1, dtype=np.uint64)  # bit k of the row-major block is 1 << (63 - k)
+
+
+def dihedral_hashes(hashes: np.ndarray) -> np.ndarray:
+    """(8, n) uint64: each sign hash (an 8x8 block's, sign_hash) as its image's hash would be in
+    each orientation, in SYMMETRIES order, from the bits alone: a symmetry moves coefficients
+    (transpose) and negates the odd ones, so it moves bits and inverts some."""
+    h = np.asarray(hashes).view(np.uint64) if np.asarray(hashes).dtype == np.int64 else np.asarray(hashes, np.uint64)
+    bits = ((h[:, None] >> _SHIFTS[None, :]) & np.uint64(1)).astype(bool)  # (n, 64)
+    moved = bits[:, _SOURCES] ^ _FLIPS[None, :, :]  # (n, 8, 64)
+    packed = (moved.astype(np.uint64) << _SHIFTS).sum(axis=2, dtype=np.uint64)  # (n, 8)
+    return np.ascontiguousarray(packed.T)
+
+
 def orientation_hashes(block: np.ndarray, bits: Callable[[np.ndarray], int] = sign_hash) -> list[int]:
     """The hash of each of the 8 orientations, in SYMMETRIES order (for brute-force references)."""
     return [bits(on_coefficients(block, s)) for s in SYMMETRIES]

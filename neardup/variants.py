@@ -21,7 +21,7 @@ import numpy as np
 
 from neardup.kernel import close_pairs_fast
 from neardup.matching import Triple
-from neardup.orientation import EVERY_WALL, WALLS, near_of, wall_of
+from neardup.orientation import EVERY_WALL, WALLS, dihedral_hashes, near_of, wall_of
 
 __all__ = ["HashBlock", "block_pairs", "distance_matrix"]
 
@@ -182,20 +182,26 @@ def _closest(lo: np.ndarray, hi: np.ndarray, dist: np.ndarray) -> Triple:
     return lo[first], hi[first], dist[first]
 
 
-def distance_matrix(block: HashBlock) -> np.ndarray:
+def distance_matrix(block: HashBlock, dihedral: bool = False) -> np.ndarray:
     """All-pairs distances between the block's images, closest stored hashes (for clustering).
 
     Every stored hash against every other, walls aside: never farther apart than block_pairs
-    found two images, and a component's matrix is small enough not to mind the extra work.
+    found two images, and a component's matrix is small enough not to mind the extra work. With
+    dihedral (sign hashes, orientation.dihedral_hashes), each hash also meets the others in all 8
+    orientations: brute force, which the canonical form approaches but does not always reach (two
+    copies whose canonical decisions went apart, neither near the tie), and which a component can
+    afford where the compare phase cannot.
     """
     h = block.hashes
     n = len(block)
+    turned = dihedral_hashes(h) if dihedral else h[None, :]
     # Reduce variant rows, then variant columns, to their images with a minimum; in row chunks
     # so the temporaries stay small for a large component.
     rows = np.full((n, len(h)), 64, dtype=np.uint8)
     for r0 in range(0, len(h), _MATRIX_CHUNK):
         r1 = min(r0 + _MATRIX_CHUNK, len(h))
-        np.minimum.at(rows, block.owner[r0:r1], np.bitwise_count(h[r0:r1, None] ^ h[None, :]))
+        for t in turned:
+            np.minimum.at(rows, block.owner[r0:r1], np.bitwise_count(h[r0:r1, None] ^ t[None, :]))
     out = np.full((n, n), 64, dtype=np.uint8)
     np.minimum.at(out.T, block.owner, rows.T)
     np.fill_diagonal(out, 0)

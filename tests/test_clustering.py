@@ -232,3 +232,20 @@ def _distances(hashes: list[int]) -> np.ndarray:
     from neardup.variants import HashBlock, distance_matrix
 
     return distance_matrix(HashBlock.from_lists(list(range(len(hashes))), hashes, [()] * len(hashes)))
+
+
+def test_copies_whose_canonical_orientations_went_apart_stay_one_group_with_sign_hashes() -> None:
+    from neardup.orientation import SYMMETRIES, dihedral_hashes
+
+    rng = np.random.default_rng(8)
+    original = int(rng.integers(0, 2**63))
+    # A rotated copy stored in another orientation than its original (neither near a tie, so
+    # neither kept the other's hash), and a copy close to both that linked them into a component.
+    turned = int(dihedral_hashes(np.array([original], dtype=np.int64))[SYMMETRIES.index((True, True, False)), 0])
+    rotated = flipped(turned, 3, 40)
+    between = flipped(original, 5, 9, 17)
+    hashes = [flipped(original), between, rotated]
+    assert bin((hashes[0] ^ hashes[2]) & (2**64 - 1)).count("1") > THRESHOLD
+    assert split_hashes([1, 2, 3], hashes, [(), (), ()], THRESHOLD) == [[0, 1]]
+    assert split_hashes([1, 2, 3], hashes, [(), (), ()], THRESHOLD, dihedral=True) == [[0, 1, 2]]
+

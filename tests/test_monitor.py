@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from db.repository import JobOptions, NewFile, Repository
 from db.control import JobControl
@@ -100,3 +101,14 @@ def test_a_transition_reports_exactly_the_rows_it_made_and_their_tickets(repo: R
     # reports must still be the one PostgreSQL gives once the insert is in.
     assert kick.rows == made == 36
     assert kick.tickets == 3
+
+
+@pytest.mark.parametrize(("algo", "rotations", "sign"), [("phash", True, True), ("phash", False, False),
+                                                         ("dhash", True, False)])
+def test_a_jobs_settings_say_whether_its_hashes_turn_with_the_image(
+    repo: Repository, algo: str, rotations: bool, sign: bool
+) -> None:
+    job = repo.submit_hashed(["/z"], [HashedFile("/z/a.jpg", 1, 0.0, 5)],
+                             JobOptions(hash_algo=algo, rotations=rotations))
+    settings = repo.job_settings(job)
+    assert settings is not None and settings.sign_hashes is sign

@@ -15,6 +15,7 @@ from neardup.orientation import (
     canonical_form,
     canonical_hashes,
     canonical_symmetries,
+    dihedral_hashes,
     on_coefficients,
     near_of,
     near_walls,
@@ -130,3 +131,15 @@ def test_ties_words_round_trip() -> None:
     assert wall_of(words[[0, 0]], np.array([2, 3])).tolist() == [1, 1]
     with pytest.raises(ValueError):
         pack_ties(0, [0] * 8)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_sign_hash_turned_bit_by_bit_equals_the_hash_of_the_turned_block(seed: int) -> None:
+    blocks = [random_block(seed * 100 + k) for k in range(20)]
+    plain = np.array([sign_hash(b) for b in blocks], dtype=np.int64)
+    turned = dihedral_hashes(plain)
+    assert turned.shape == (8, 20) and turned.dtype == np.uint64
+    for k, b in enumerate(blocks):
+        expected = np.array(orientation_hashes(b), dtype=np.int64).view(np.uint64)
+        assert turned[:, k].tolist() == expected.tolist()
+

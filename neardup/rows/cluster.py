@@ -89,10 +89,10 @@ def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
     if len(members) < ALONE_FROM:
-        return split_hashes(ids, hashes, alts, settings.threshold)
+        return split_hashes(ids, hashes, alts, settings.threshold, settings.sign_hashes)
     pool = _child_pool()
     try:
-        future = pool.submit(split_hashes, ids, hashes, alts, settings.threshold)
+        future = pool.submit(split_hashes, ids, hashes, alts, settings.threshold, settings.sign_hashes)
         return _wait_alive(repo, claim, row, settings, future)
     except BrokenProcessPool:
         _drop_child_pool(pool)  # the child died: a fresh one next time, and this row is retried
