@@ -122,7 +122,8 @@ def dihedral_hashes(hashes: np.ndarray) -> np.ndarray:
     """(8, n) uint64: each sign hash (an 8x8 block's, sign_hash) as its image's hash would be in
     each orientation, in SYMMETRIES order, from the bits alone: a symmetry moves coefficients
     (transpose) and negates the odd ones, so it moves bits and inverts some."""
-    h = np.asarray(hashes).view(np.uint64) if np.asarray(hashes).dtype == np.int64 else np.asarray(hashes, np.uint64)
+    given = np.asarray(hashes)
+    h = given.view(np.uint64) if given.dtype == np.int64 else given.astype(np.uint64)
     bits = ((h[:, None] >> _SHIFTS[None, :]) & np.uint64(1)).astype(bool)  # (n, 64)
     moved = bits[:, _SOURCES] ^ _FLIPS[None, :, :]  # (n, 8, 64)
     packed = (moved.astype(np.uint64) << _SHIFTS).sum(axis=2, dtype=np.uint64)  # (n, 8)

@@ -74,6 +74,7 @@ class Behind:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
+                self._pool = None
 
 
 def work_through(
