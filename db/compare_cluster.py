@@ -14,7 +14,7 @@ import psycopg
 
 from db.connect import retrying
 from db.literals import bigint_array, copy_lines
-from db.models import BlockHashes, Claim, DecidedGroup, Member, WorkRow
+from db.models import BlockHashes, Claim, DecidedGroup, Member, SeenFile, WorkRow
 from db.queries import q
 
 
@@ -127,6 +127,13 @@ class CompareClusterMethods:
         return held
 
     @retrying()
+    def seen_files(self, ids: Sequence[int]) -> dict[int, SeenFile]:
+        """Canonical hash and thumbnail of each of these files (neardup.verify reads them)."""
+        with self._tx() as cur:
+            cur.execute(q("seen_files"), {"ids": bigint_array(sorted(set(ids)))}, binary=True)
+            return {i: SeenFile(h, None if t is None else bytes(t)) for i, h, t in cur.fetchall()}
+
+    @retrying()
     def extend_lease(self, claim: Claim, work_id: int, lease_s: float) -> bool:
         with self._tx() as cur:
             cur.execute(q("extend_lease"), {"work_id": work_id, "claim": claim.token, "lease_s": lease_s})
@@ -135,13 +142,21 @@ class CompareClusterMethods:
     # -- cluster --------------------------------------------------------------------------
 
     @retrying()
-    def job_pairs(self, job_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def job_pairs(self, job_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The job's pairs: (lower ids, higher ids, distances)."""
         with self._tx() as cur:
             cur.execute(q("job_pairs"), {"job_id": job_id})
             rows = cur.fetchall()
-        a = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        b = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        return a, b
+        return tuple(np.fromiter((r[k] for r in rows), dtype=np.int64, count=len(rows))  # type: ignore[return-value]
+                     for k in range(3))
+
+    @retrying()
+    def verified_pairs(self, job_id: int, ids: Sequence[int], threshold: int) -> list[tuple[int, int]]:
+        """Pairs among these files kept by verification (past the threshold), as (id, id)."""
+        with self._tx() as cur:
+            cur.execute(q("verified_pairs"), {"job_id": job_id, "ids": bigint_array(list(ids)),
+                                              "threshold": threshold})
+            return [(a, b) for a, b in cur.fetchall()]
 
     @retrying()
     def finish_components(

@@ -20,6 +20,13 @@ class JobSettings:
     max_attempts: int
     lease_s: float
     sign_hashes: bool = False  # pHash with rotations: clustering compares them in all 8 orientations
+    # Candidates past the threshold up to this many bits are kept when their thumbnails confirm
+    # them (neardup.verify); the threshold itself when the job verifies nothing.
+    verify_up_to: int = 0
+
+    @property
+    def candidates_up_to(self) -> int:
+        return max(self.threshold, self.verify_up_to)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class HashResult:
     ties: int | None = None
     # Taken from a byte-identical file rather than decoded: counted as skipped work.
     copied: bool = False
+    thumb: bytes | None = None  # neardup.verify's thumbnail
 
     @property
     def status(self) -> str:
@@ -82,6 +90,15 @@ class KnownContent:
     height: int | None
     error: str | None
     ties: int | None = None  # as HashResult.ties
+    thumb: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SeenFile:
+    """What verification reads of a file: its canonical hash and thumbnail (None: stored without)."""
+
+    hash: int
+    thumb: bytes | None
 
 
 @dataclass(frozen=True)

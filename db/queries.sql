@@ -5,8 +5,9 @@
 SELECT to_regclass('dramatiq.queue') IS NOT NULL AND to_regclass('public.job') IS NOT NULL;
 
 -- name: insert_job
-INSERT INTO job (roots, threshold, block_size, fanout, max_attempts, lease_s)
-VALUES (%(roots)s, %(threshold)s, %(block_size)s, %(fanout)s, %(max_attempts)s, %(lease_s)s)
+INSERT INTO job (roots, threshold, block_size, fanout, max_attempts, lease_s, verify_up_to)
+VALUES (%(roots)s, %(threshold)s, %(block_size)s, %(fanout)s, %(max_attempts)s, %(lease_s)s,
+        %(verify_up_to)s)
 RETURNING id;
 
 -- name: insert_job_phase
@@ -33,12 +34,12 @@ COPY walk (path, path_raw, size, mtime, error) FROM STDIN;
 -- and the views need read nothing else. kind NULL: no reuse (`--rehash`).
 WITH looked AS MATERIALIZED (
     SELECT w.path, w.path_raw, w.size, w.mtime, w.error,
-           o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height,
+           o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height, o.thumb,
            CASE WHEN w.error IS NOT NULL THEN 'failed'
                 WHEN o.hash IS NOT NULL THEN 'skipped' ELSE 'pending' END AS status
     FROM walk w
     LEFT JOIN LATERAL (
-        SELECT o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height, o.size, o.mtime,
+        SELECT o.hash, o.alt_hashes, o.ties, o.hash_kind, o.digest, o.width, o.height, o.thumb, o.size, o.mtime,
                o.path_raw
         FROM file o
         WHERE md5(o.path) = md5(w.path) AND o.path = w.path AND o.hash IS NOT NULL
@@ -55,9 +56,9 @@ WITH looked AS MATERIALIZED (
     RETURNING id
 )
 INSERT INTO file (job_id, path, path_raw, size, mtime, status, error, hash, alt_hashes, ties,
-                  hash_kind, digest, width, height, work_id)
+                  hash_kind, digest, width, height, thumb, work_id)
 SELECT %(job_id)s, l.path, l.path_raw, l.size, l.mtime, l.status, l.error, l.hash, l.alt_hashes,
-       l.ties, l.hash_kind, l.digest, l.width, l.height,
+       l.ties, l.hash_kind, l.digest, l.width, l.height, l.thumb,
        CASE WHEN l.status <> 'pending' THEN (SELECT id FROM settled) END
 FROM looked l;
 
@@ -128,9 +129,11 @@ RETURNING id;
 
 -- name: job_settings
 -- sign_hashes: pHash with rotations, whose bits move with the image (orientation.dihedral_hashes).
-SELECT id, status, phase, threshold, block_size, fanout, max_attempts, lease_s,
-       hash_algo = 'phash' AND rotations AND hash_size = 8 AS sign_hashes
-FROM job WHERE id = %(job_id)s;
+-- verify_up_to: only sign hashes tell the orientation two thumbnails are compared in.
+SELECT id, status, phase, threshold, block_size, fanout, max_attempts, lease_s, sign_hashes,
+       CASE WHEN sign_hashes THEN greatest(threshold, verify_up_to) ELSE threshold END
+FROM (SELECT *, hash_algo = 'phash' AND rotations AND hash_size = 8 AS sign_hashes FROM job
+      WHERE id = %(job_id)s) j;
 
 -- name: files_of_work
 SELECT id, path, path_raw FROM file
@@ -148,11 +151,12 @@ RETURNING id;
 -- alternatives arrive as bigint[] literals in a text[]: unnest would flatten a ragged 2-D array.
 UPDATE file f
 SET status = v.status, hash = v.hash, alt_hashes = v.alts::bigint[], ties = v.ties,
-    hash_kind = %(kind)s, digest = v.digest, width = v.width, height = v.height, error = v.error
+    hash_kind = %(kind)s, digest = v.digest, width = v.width, height = v.height, error = v.error,
+    thumb = v.thumb
 FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(hashes)s::bigint[], %(alts)s::text[],
             %(ties)s::int[], %(digests)s::bytea[], %(widths)s::int[], %(heights)s::int[],
-            %(errors)s::text[])
-     AS v(id, status, hash, alts, ties, digest, width, height, error)
+            %(errors)s::text[], %(thumbs)s::bytea[])
+     AS v(id, status, hash, alts, ties, digest, width, height, error, thumb)
 WHERE f.id = v.id AND f.status = 'pending';
 
 -- name: release_work
@@ -246,7 +250,17 @@ RETURNING phase, fanout;
 COPY pair (job_id, a, b, distance) FROM STDIN;
 
 -- name: job_pairs
-SELECT a, b FROM pair WHERE job_id = %(job_id)s;
+SELECT a, b, distance FROM pair WHERE job_id = %(job_id)s;
+
+-- name: seen_files
+-- What verification reads of the files in near misses (neardup.verify): one probe each.
+SELECT id, hash, thumb FROM file WHERE id = ANY(%(ids)s::bigint[]);
+
+-- name: verified_pairs
+-- Pairs among these files that their thumbnails confirmed: those past the job's threshold.
+SELECT p.a, p.b FROM pair p
+WHERE p.job_id = %(job_id)s AND p.a = ANY(%(ids)s::bigint[]) AND p.b = ANY(%(ids)s::bigint[])
+  AND p.distance > %(threshold)s;
 
 -- name: complete_job
 -- A job with no rows to claim in any phase never became running: it completes from pending.
@@ -675,7 +689,7 @@ SELECT count(*), coalesce(sum(size), 0)::bigint FROM file WHERE job_id = %(job_i
 -- What is already known about these contents: this job's outcome for a byte-identical file
 -- (hashed, copied or failed) first, else another job's hash of the same kind (unless the job
 -- was told to rehash).
-SELECT DISTINCT ON (digest) digest, status, hash, alt_hashes, width, height, error, ties
+SELECT DISTINCT ON (digest) digest, status, hash, alt_hashes, width, height, error, ties, thumb
 FROM file
 WHERE digest = ANY(%(digests)s::bytea[])
   AND ((job_id = %(job_id)s AND status IN ('hashed', 'skipped', 'failed'))

@@ -47,6 +47,8 @@ class JobOptions:
     # this very kind are reused. None: reuse nothing (neither does a job submitted with reuse off).
     hash_kind: str | None = None
     reuse: bool = True
+    # Pairs past the threshold up to this many bits are kept when thumbnails confirm them.
+    verify_up_to: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class Repository(CompareClusterMethods, ResultMethods):
         cur.execute(q("insert_job"), {
             "roots": list(roots), "threshold": opts.threshold, "block_size": opts.block_size,
             "fanout": opts.fanout, "max_attempts": opts.max_attempts, "lease_s": opts.lease_s,
+            "verify_up_to": opts.verify_up_to,
         })
         return cur.fetchone()[0]
 
@@ -220,7 +223,8 @@ class Repository(CompareClusterMethods, ResultMethods):
             cur.execute(q("known_digests"), {"job_id": job_id, "kind": kind, "digests": list(digests),
                                              "other_jobs": other_jobs})
             rows = cur.fetchall()
-        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7])
+        return {bytes(r[0]): KnownContent(r[1], r[2], tuple(r[3] or ()), r[4], r[5], r[6], r[7],
+                                          None if r[8] is None else bytes(r[8]))
                 for r in rows}
 
     @retrying()
@@ -242,6 +246,7 @@ class Repository(CompareClusterMethods, ResultMethods):
                 "widths": [r.width for r in results],
                 "heights": [r.height for r in results],
                 "errors": [r.error for r in results],
+                "thumbs": [r.thumb for r in results],
             })
             cur.execute(q("pack_work_chunk"), {"job_id": claim.rows[0].job_id, "work_id": work_id})
             cur.execute(q("tally_work_files"), {"work_id": work_id})

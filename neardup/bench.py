@@ -113,7 +113,7 @@ def bench_compare(args: argparse.Namespace) -> int:
     # last one, which used the file ids of the last job.
     best, last = min(bases, key=lambda b: b["in_process_s"]), bases[-1]
     base = best["in_process_s"]
-    pair_a, pair_b = repo.job_pairs(job)
+    pair_a, pair_b, _ = repo.job_pairs(job)
     found = set(zip(pair_a.tolist(), pair_b.tolist()))
     rotation = inproc.rotation_cost(data, ids, args.threshold, args.threads)
     speed = inproc.kernel_vs_numpy(data.hashes, args.threshold, args.threads)

@@ -96,6 +96,9 @@ BATCH_SIZE = 32
 # Files to decode that `scan` hashes in its own process rather than start workers (about 3 s): a
 # rescan that meets a few changed or unreadable files, a first scan of a small folder.
 INLINE_FILES = 64
+# Pairs past the threshold up to this many bits are kept when their thumbnails correlate
+# (neardup.verify): the caption on a dark photo, a crop of a few percent, a heavy edit of an edit.
+VERIFY_UP_TO = 16
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -116,6 +119,9 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
                    help="hash side: N*N bits; only 8 (64-bit hashes) is supported")
     p.add_argument("--no-rotations", action="store_true", default=flag("NO_ROTATIONS"),
                    help="do not match rotated or mirrored copies (default: all 8 orientations match)")
+    p.add_argument("--verify-up-to", type=threshold, default=env("VERIFY_UP_TO", VERIFY_UP_TO, int), metavar="BITS",
+                   help="also keep pairs up to BITS apart whose thumbnails correlate; at the threshold "
+                        f"or below, none (default {VERIFY_UP_TO}; pHash with rotations only)")
     p.add_argument("--rehash", action="store_true", default=flag("REHASH"),
                    help="decode every file again instead of reusing hashes stored by earlier scans")
 

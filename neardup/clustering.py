@@ -231,13 +231,19 @@ def _split_strict(dist: np.ndarray, threshold: int) -> list[list[int]]:
 
 
 def split_hashes(ids: Sequence[int], hashes: Sequence[int], alternatives: Sequence[Sequence[int]],
-                 threshold: int, dihedral: bool = False) -> list[list[int]]:
+                 threshold: int, dihedral: bool = False,
+                 linked: Sequence[tuple[int, int]] = ()) -> list[list[int]]:
     """split_component on a component given by its stored hashes (ids ascending); dihedral: they
-    are sign hashes, compared in all 8 orientations (see variants.distance_matrix)."""
+    are sign hashes, compared in all 8 orientations (see variants.distance_matrix). linked: pairs
+    (indices) past the threshold that thumbnails confirmed (neardup.verify), which count as close."""
     if len(ids) == 2:
-        return [[0, 1]]  # a component of two is one pair: within the threshold by construction
+        return [[0, 1]]  # a component of two is one pair: close or confirmed, by construction
     block = HashBlock.from_lists(ids, hashes, alternatives)
-    return split_component(distance_matrix(block, dihedral=dihedral), threshold)
+    dist = distance_matrix(block, dihedral=dihedral)
+    if len(linked):
+        i, j = np.array(linked, dtype=np.int64).T
+        dist[i, j] = dist[j, i] = np.minimum(dist[i, j], threshold)
+    return split_component(dist, threshold)
 
 
 def warm_clustering() -> None:

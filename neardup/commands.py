@@ -117,7 +117,7 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
     opts = JobOptions(threshold=args.threshold, block_size=args.block_size,
                       batch_size=args.batch_size, lease_s=args.lease, max_attempts=args.max_attempts,
                       hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
-                      hash_kind=spec.kind, reuse=not args.rehash)
+                      hash_kind=spec.kind, reuse=not args.rehash, verify_up_to=args.verify_up_to)
     job_id = repository().submit(roots, files(), opts, on_job=on_job)
     if kick:
         try:

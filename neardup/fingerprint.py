@@ -35,6 +35,7 @@ from neardup.orientation import (
     sign_hash,
     stored_form,
 )
+from neardup.verify import pack
 
 __all__ = ["ALGORITHMS", "HASH_SIZES", "Fingerprint", "HashSpec", "fingerprint", "transform"]
 
@@ -47,13 +48,15 @@ class Fingerprint:
     hash: int  # signed 64-bit, imagehash's hex bit order
     alternatives: tuple[int, ...] = ()
     ties: int = 0  # orientation.pack_ties
+    thumb: bytes | None = None  # the DCT's 32x32 input in the canonical orientation (neardup.verify)
 
 
 def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
     """The hash of an 8-bit grayscale image (mode L) under ``spec``."""
     if spec.trim:
         gray = trim_border(gray)
-    block = dct_block(gray)
+    thumb = thumbnail(gray)
+    block = dct_of(thumb)
     branches = canonical_branches(block, spec.margin) if spec.rotations else [(IDENTITY, -1)]
     if spec.algo == "phash":
         bits = sign_hash if spec.rotations else phash_of_block
@@ -62,15 +65,24 @@ def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
         hashes = [_pixel_hash(transform(gray, s), spec) for s, _ in branches]
     near = near_walls(block, spec.reach) if spec.rotations else 0
     form = stored_form(hashes, [w for _, w in branches], near)
-    return Fingerprint(form.hash, form.alternatives, form.ties)
+    return Fingerprint(form.hash, form.alternatives, form.ties, pack(thumb, branches[0][0]))
+
+
+def thumbnail(gray: Image.Image) -> np.ndarray:
+    """The 32x32 thumbnail pHash reads, as imagehash.phash makes it (floats of a LANCZOS resize)."""
+    return np.asarray(gray.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS), dtype=np.float64)
+
+
+def dct_of(thumb: np.ndarray) -> np.ndarray:
+    """The 8x8 low-frequency DCT-II block of a thumbnail, exactly as imagehash.phash."""
+    import scipy.fftpack  # here, not at the top: the CLI imports this module's callers
+
+    return scipy.fftpack.dct(scipy.fftpack.dct(thumb, axis=0), axis=1)[:8, :8]
 
 
 def dct_block(gray: Image.Image) -> np.ndarray:
-    """The 8x8 low-frequency DCT-II block of the 32x32 thumbnail, exactly as imagehash.phash."""
-    import scipy.fftpack  # here, not at the top: the CLI imports this module's callers
-
-    thumb = np.asarray(gray.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS), dtype=np.float64)
-    return scipy.fftpack.dct(scipy.fftpack.dct(thumb, axis=0), axis=1)[:8, :8]
+    """dct_of(thumbnail(gray))."""
+    return dct_of(thumbnail(gray))
 
 
 def trim_border(gray: Image.Image) -> Image.Image:

@@ -64,6 +64,7 @@ class ImageInfo:
     height: int
     alternatives: tuple[int, ...] = ()  # near-tie orientations' hashes (see orientation.py)
     ties: int = 0  # orientation.pack_ties: the walls it is near, the wall each alternative crossed
+    thumb: bytes | None = None  # neardup.verify's thumbnail, canonical orientation
 
 
 def to_signed64(u: int) -> int:
@@ -215,7 +216,7 @@ def _fast_jpeg(stream: BinaryIO, spec: HashSpec) -> ImageInfo | None:
     gray, turned = decoded
     found = fingerprint(gray, spec)
     width, height = full[::-1] if turned else full
-    return ImageInfo(found.hash, width, height, found.alternatives, found.ties)
+    return ImageInfo(found.hash, width, height, found.alternatives, found.ties, found.thumb)
 
 
 def _hash_with_pillow(stream: BinaryIO, spec: HashSpec, draft: bool) -> ImageInfo:
@@ -235,6 +236,6 @@ def _hash_with_pillow(stream: BinaryIO, spec: HashSpec, draft: bool) -> ImageInf
     found = fingerprint(gray, spec)
     # The EXIF step may have turned the image a quarter turn: the full size turns with it.
     width, height = full[::-1] if turned else full
-    return ImageInfo(found.hash, width, height, found.alternatives, found.ties)
+    return ImageInfo(found.hash, width, height, found.alternatives, found.ties, found.thumb)
 
 

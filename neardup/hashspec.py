@@ -20,6 +20,9 @@ HASH_SIZES: tuple[int, ...] = (8,)
 CANON_VERSION = 3
 # Likewise for the border trim (see trim_border).
 TRIM_VERSION = 2
+# Likewise for the thumbnail kept with each hash (neardup.verify): hashes stored without one are
+# hashed again rather than reused, so that a rescan verifies as a first scan does.
+THUMB_VERSION = 1
 # A line (row or column) at the image's edge is border when this share of its pixels is within
 # BORDER_TOLERANCE grey levels of the edge's median; at most BORDER_MAX_CUT of a side goes. An added
 # border is flat to a level or two even in a poor JPEG; a wider tolerance also cut smooth walls and
@@ -60,7 +63,7 @@ class HashSpec:
     def kind(self) -> str:
         orientation = f"canon{CANON_VERSION}m{self.margin:g}r{self.reach:g}" if self.rotations else "plain"
         trim = f":trim{TRIM_VERSION}" if self.trim else ""
-        return f"{self.algo}:{self.size}:{library_versions()}:{orientation}{trim}"
+        return f"{self.algo}:{self.size}:{library_versions()}:{orientation}{trim}:thumb{THUMB_VERSION}"
 
 
 @cache

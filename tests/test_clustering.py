@@ -249,3 +249,14 @@ def test_copies_whose_canonical_orientations_went_apart_stay_one_group_with_sign
     assert split_hashes([1, 2, 3], hashes, [(), (), ()], THRESHOLD) == [[0, 1]]
     assert split_hashes([1, 2, 3], hashes, [(), (), ()], THRESHOLD, dihedral=True) == [[0, 1, 2]]
 
+
+
+def test_confirmed_pairs_past_the_threshold_count_as_close_when_a_component_is_split() -> None:
+    # a~b within the threshold; c is 16 and 23 bits from them (past the loose bound): cut off,
+    # unless verification confirmed c with both. Confirmed with a only, c is a chain's end.
+    a = 0x0F0F_0F0F_0F0F_0F0F
+    b, c = flipped(a, *range(7)), flipped(a, *range(23))
+    ids, alts = [1, 2, 3], [(), (), ()]
+    assert split_hashes(ids, [a, b, c], alts, THRESHOLD) == [[0, 1]]
+    assert split_hashes(ids, [a, b, c], alts, THRESHOLD, linked=[(0, 2), (1, 2)]) == [[0, 1, 2]]
+    assert split_hashes(ids, [a, b, c], alts, THRESHOLD, linked=[(0, 2)]) == [[0, 1]]

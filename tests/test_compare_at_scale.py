@@ -28,7 +28,7 @@ def submit(repo: Repository, hashes: np.ndarray, alternatives: list[tuple[int, .
 
 
 def job_pairs(repo: Repository, job: int) -> set[tuple[int, int]]:
-    a, b = repo.job_pairs(job)
+    a, b, _ = repo.job_pairs(job)
     return set(zip(a.tolist(), b.tolist()))
 
 
@@ -67,7 +67,7 @@ def test_hundreds_of_block_pair_rows_worked_by_several_workers_give_the_referenc
     assert_finalized_once(repo, job, attempts)
     # A small pair graph: the cluster phase's first row decided every group, as one process would.
     assert attempts["cluster"][0] == 1 and "finalize" not in attempts
-    lo, hi = repo.job_pairs(job)
+    lo, hi, _ = repo.job_pairs(job)
     assert len(repo.groups(job)) == group_in_process(data, ids, lo, hi, THRESHOLD)
     # Every group holds only photos within the threshold of each other (chains were split).
     block = HashBlock.from_lists(ids.tolist(), data.hashes.tolist(), data.alternatives, data.ties)

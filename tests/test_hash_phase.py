@@ -148,7 +148,7 @@ def test_hashes_of_another_kind_are_never_reused_or_mixed(run_cli, tmp_path: Pat
                                "GROUP BY job_id ORDER BY job_id")
     assert [k[1] for k in kinds] == [1, 1, 1]
     assert kinds[0][2].startswith("phash:8:") and kinds[1][2].startswith("dhash:8:")
-    assert kinds[2][2].endswith(":plain:trim2") and len({k[2] for k in kinds}) == 3
+    assert kinds[2][2].endswith(":plain:trim2:thumb1") and len({k[2] for k in kinds}) == 3
     algo = rows(database_url, "SELECT hash_algo, hash_size, rotations FROM job WHERE id = %s", other["job"])
     assert algo == [("dhash", 8, True)]
     assert hash_counts(run_cli, scan(run_cli, pics)["job"]) == (0, 0, 5, 5)

@@ -58,13 +58,15 @@ def find_components(repo: Repository, claim: Claim, row: WorkRow, settings: JobS
     When every component is small and they hold WHOLE_UP_TO files in all, this row decides the
     groups itself: the rows it would make cost more in round trips and tickets than the work.
     """
-    a, b = repo.job_pairs(row.job_id)
+    a, b, d = repo.job_pairs(row.job_id)
     ids, labels, sizes = components(a, b)
     if len(ids) <= WHOLE_UP_TO and (not len(sizes) or sizes.max() < ALONE_FROM):
+        far = d > settings.threshold
+        confirmed = set(zip(a[far].tolist(), b[far].tolist()))
         decided: list[DecidedGroup] = []
         for _, component in groupby(repo.file_members(ids, labels), key=lambda m: m.component):
             members = list(component)
-            decided.extend(decide(members, _split(repo, claim, row, settings, members)))
+            decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed)))
         repo.finish_cluster_whole(claim, row, decided)
         return 0
     batches = list(batch_components(sizes.tolist(), ALONE_FROM, BATCH_FILES))
@@ -83,16 +85,25 @@ def _wait_alive(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
                 raise RuntimeError("lease lost while clustering") from None
 
 
+def _linked(members: Sequence[Member], confirmed: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The confirmed pairs (ids, lower first) among members, as member indices."""
+    if not confirmed:
+        return []
+    at = {m.id: k for k, m in enumerate(members)}
+    return [(at[x], at[y]) for x, y in confirmed if x in at and y in at]
+
+
 def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
-           members: Sequence[Member]) -> list[list[int]]:
+           members: Sequence[Member], confirmed: set[tuple[int, int]]) -> list[list[int]]:
     ids = [m.id for m in members]
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
+    linked = _linked(members, confirmed)
     if len(members) < ALONE_FROM:
-        return split_hashes(ids, hashes, alts, settings.threshold, settings.sign_hashes)
+        return split_hashes(ids, hashes, alts, settings.threshold, settings.sign_hashes, linked)
     pool = _child_pool()
     try:
-        future = pool.submit(split_hashes, ids, hashes, alts, settings.threshold, settings.sign_hashes)
+        future = pool.submit(split_hashes, ids, hashes, alts, settings.threshold, settings.sign_hashes, linked)
         return _wait_alive(repo, claim, row, settings, future)
     except BrokenProcessPool:
         _drop_child_pool(pool)  # the child died: a fresh one next time, and this row is retried
@@ -112,10 +123,13 @@ def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
     """Work one cluster row; returns the rows it made (the first row only), for tickets to cover."""
     if row.block_a is None:
         return find_components(repo, claim, row, settings)
+    everyone = repo.component_members(row.job_id, row.block_a, row.block_b)
+    confirmed: set[tuple[int, int]] = set()
+    if settings.verify_up_to > settings.threshold:
+        confirmed = set(repo.verified_pairs(row.job_id, [m.id for m in everyone], settings.threshold))
     decided: list[DecidedGroup] = []
-    for _, component in groupby(repo.component_members(row.job_id, row.block_a, row.block_b),
-                                key=lambda m: m.component):
+    for _, component in groupby(everyone, key=lambda m: m.component):
         members = list(component)
-        decided.extend(decide(members, _split(repo, claim, row, settings, members)))
+        decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed)))
     repo.finish_cluster_work(claim, row, decided)
     return 0

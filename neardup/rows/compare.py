@@ -15,6 +15,7 @@ from db.models import BlockHashes, Claim, JobSettings
 from db.repository import Repository
 from neardup.rows.loop import Finish, one_line
 from neardup.variants import HashBlock, block_pairs
+from neardup.verify import verified
 
 log = logging.getLogger("neardup.worker")
 
@@ -52,6 +53,17 @@ def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBl
     return blocks
 
 
+def confirmed(repo: Repository, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: int) -> np.ndarray:
+    """Which pairs to keep: those within the threshold, and candidates past it that their
+    thumbnails confirm (neardup.verify), read for these files only."""
+    keep = d <= threshold
+    far = ~keep
+    if far.any():
+        seen = repo.seen_files(np.concatenate([a[far], b[far]]).tolist())
+        keep[far] = verified(a[far], b[far], seen)
+    return keep
+
+
 def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Finish | None:
     """Run the claim's rows through the kernel; returns the transaction that finishes them (None
     when they were released instead), for the caller to run now or behind the next claim."""
@@ -61,9 +73,12 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Fini
         parts = []
         for row in claim.rows:
             same = row.block_a == row.block_b
-            lo, hi, dist = block_pairs(blocks[row.block_a], blocks[row.block_b], settings.threshold, same=same)
+            lo, hi, dist = block_pairs(blocks[row.block_a], blocks[row.block_b], settings.candidates_up_to,
+                                       same=same)
             parts.append((np.full(len(lo), row.id, dtype=np.int64), lo, hi, dist))
         work, a, b, d = (np.concatenate(column) for column in zip(*parts))
+        keep = confirmed(repo, a, b, d, settings.threshold)
+        work, a, b, d = work[keep], a[keep], b[keep], d[keep]
     except Exception as e:  # noqa: BLE001 - give the claim's rows back, with the reason
         log.exception("compare rows %s of job %s failed", [r.id for r in claim.rows], job_id)
         for row in claim.rows:

@@ -55,12 +55,14 @@ def decode(f: FileToHash, content: Content, spec: HashSpec) -> KnownContent:
     info, error = guarded(lambda: hash_content(f.os_path, content, spec, draft=True))
     if error is not None:
         return KnownContent("failed", None, (), None, None, error)
-    return KnownContent("hashed", info.hash, info.alternatives, info.width, info.height, None, info.ties)
+    return KnownContent("hashed", info.hash, info.alternatives, info.width, info.height, None, info.ties,
+                        info.thumb)
 
 
 def result(f: FileToHash, digest: bytes | None, content: KnownContent, copied: bool) -> HashResult:
     return HashResult(f.id, content.hash, content.width, content.height, content.error,
-                      content.alternatives, digest, content.ties, copied and content.error is None)
+                      content.alternatives, digest, content.ties, copied and content.error is None,
+                      content.thumb)
 
 
 def hash_batch(repo: Repository, job_id: int, files: Sequence[FileToHash], spec: HashSpec,

@@ -1,0 +1,88 @@
+"""Verification: thumbnails confirm near misses past the threshold, and only true copies."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from db.models import SeenFile
+from neardup.fingerprint import dct_of, fingerprint, thumbnail
+from neardup.hashing import hash_file, normalise_gray
+from neardup.hashspec import HashSpec
+from neardup.orientation import SYMMETRIES, on_coefficients, sign_hash
+from neardup.verify import FLOOR, SIDE, correlation, pack, turn_between, verified
+
+BASE = "imagededup/base_images"
+
+
+def gray(eval_dir: Path, name: str) -> Image.Image:
+    with Image.open(eval_dir / BASE / name) as im:
+        return normalise_gray(im)
+
+
+def crop_corner(im: Image.Image, share: float) -> Image.Image:
+    # 5 % off the left and the top: the copy scripts/make_transform_set.py calls crop5corner.
+    return im.crop((int(im.width * share), int(im.height * share), im.width, im.height))
+
+
+def test_every_orientation_of_a_thumbnail_is_found_from_the_sign_hashes_alone(eval_dir: Path) -> None:
+    thumb = thumbnail(gray(eval_dir, "ukbench00120.jpg"))
+    block = dct_of(thumb)
+    upright = pack(thumb, SYMMETRIES[0])
+    for s in SYMMETRIES:
+        turned_hash, turned_thumb = sign_hash(on_coefficients(block, s)), pack(thumb, s)
+        assert correlation(upright, turned_thumb, turn_between(sign_hash(block), turned_hash)) > 0.999, s
+
+
+def test_a_fingerprint_keeps_its_thumbnail_in_the_canonical_orientation(eval_dir: Path) -> None:
+    im = gray(eval_dir, "ukbench09040.jpg")
+    a = fingerprint(im, HashSpec())
+    b = fingerprint(im.transpose(Image.Transpose.ROTATE_90), HashSpec())
+    assert a.hash == b.hash and a.thumb is not None and len(a.thumb) == SIDE * SIDE
+    assert np.abs(np.frombuffer(a.thumb, np.uint8).astype(int) - np.frombuffer(b.thumb, np.uint8)).max() <= 2
+
+
+def test_a_crop_of_a_few_percent_is_confirmed_and_another_photo_is_not(eval_dir: Path) -> None:
+    spec = HashSpec()
+    original = fingerprint(gray(eval_dir, "ukbench09040.jpg"), spec)
+    cropped = fingerprint(crop_corner(gray(eval_dir, "ukbench09040.jpg"), 0.05)
+                          .transpose(Image.Transpose.FLIP_LEFT_RIGHT), spec)
+    other = fingerprint(gray(eval_dir, "ukbench09268.jpg"), spec)
+    assert correlation(original.thumb, cropped.thumb, turn_between(original.hash, cropped.hash)) >= FLOOR
+    assert correlation(original.thumb, other.thumb, turn_between(original.hash, other.hash)) < 0.8
+
+
+def test_a_file_stored_without_a_thumbnail_is_never_confirmed(eval_dir: Path) -> None:
+    info = hash_file(str(eval_dir / BASE / "ukbench09040.jpg"), HashSpec(), draft=True)
+    seen = {1: SeenFile(info.hash, info.thumb), 2: SeenFile(info.hash, info.thumb), 3: SeenFile(info.hash, None)}
+    assert verified(np.array([1, 1, 2]), np.array([2, 3, 9]), seen).tolist() == [True, False, False]
+
+
+def test_a_thumbnail_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="1024 bytes"):
+        correlation(b"\0" * 10, b"\0" * 1024, SYMMETRIES[0])
+
+
+def test_a_copy_just_past_the_threshold_joins_its_group_only_when_verified(
+    run_cli, eval_dir: Path, tmp_path: Path
+) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    with Image.open(eval_dir / BASE / "ukbench09040.jpg") as im:
+        im.save(pics / "original.jpg", quality=95)
+        im.transpose(Image.Transpose.ROTATE_90).save(pics / "turned.jpg", quality=95)
+        crop_corner(im, 0.05).save(pics / "cropped.jpg", quality=90)
+    with Image.open(eval_dir / BASE / "ukbench09268.jpg") as im:
+        im.save(pics / "other.jpg", quality=95)
+
+    def groups(*extra: str) -> list[list[str]]:
+        done = run_cli("scan", str(pics), "--json", "--workers", "1", "--rehash", *extra)
+        assert done.returncode == 0, done.stderr
+        return [sorted(Path(m).name for m in g["members"]) for g in json.loads(done.stdout)["groups"]]
+
+    assert groups("--verify-up-to", "10") == [["original.jpg", "turned.jpg"]]
+    assert groups() == [["cropped.jpg", "original.jpg", "turned.jpg"]]
+    assert groups("--verify-up-to", "16", "--inline-files", "0") == [["cropped.jpg", "original.jpg", "turned.jpg"]]
