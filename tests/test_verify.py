@@ -86,3 +86,24 @@ def test_a_copy_just_past_the_threshold_joins_its_group_only_when_verified(
     assert groups("--verify-up-to", "10") == [["original.jpg", "turned.jpg"]]
     assert groups() == [["cropped.jpg", "original.jpg", "turned.jpg"]]
     assert groups("--verify-up-to", "16", "--inline-files", "0") == [["cropped.jpg", "original.jpg", "turned.jpg"]]
+
+
+def test_the_compiled_verifier_scores_as_the_numpy_one_coarse_look_included(eval_dir: Path) -> None:
+    from neardup.verify import correlations
+
+    paths = sorted((eval_dir / BASE).glob("*.jpg"))
+    infos = [hash_file(str(p), HashSpec(), draft=True) for p in paths]
+    seen = {10 * k: SeenFile(i.hash, i.thumb) for k, i in enumerate(infos)}
+    seen[999] = SeenFile(infos[0].hash, None)
+    ids = sorted(seen)
+    lo = np.array([x for x in ids for _ in ids])
+    hi = np.array([y for _ in ids for y in ids])
+    compiled = correlations(lo, hi, seen)  # over 64 pairs: neardup.verify_jit
+    for x, y, score in zip(lo.tolist(), hi.tolist(), compiled.tolist()):
+        if 999 in (x, y):
+            assert score == 0.0
+            continue
+        a, b = seen[x], seen[y]
+        assert abs(score - correlation(a.thumb, b.thumb, turn_between(a.hash, b.hash))) < 1e-5
+    assert (compiled[lo == hi][:-1] > 0.999).all()
+    assert 0 < (compiled >= FLOOR).sum() < len(compiled)
