@@ -5,9 +5,8 @@
 SELECT to_regclass('dramatiq.queue') IS NOT NULL AND to_regclass('public.job') IS NOT NULL;
 
 -- name: insert_job
-INSERT INTO job (roots, threshold, block_size, fanout, max_attempts, lease_s, verify_up_to)
-VALUES (%(roots)s, %(threshold)s, %(block_size)s, %(fanout)s, %(max_attempts)s, %(lease_s)s,
-        %(verify_up_to)s)
+INSERT INTO job (roots, threshold, block_size, fanout, max_attempts, lease_s)
+VALUES (%(roots)s, %(threshold)s, %(block_size)s, %(fanout)s, %(max_attempts)s, %(lease_s)s)
 RETURNING id;
 
 -- name: insert_job_phase
@@ -675,7 +674,7 @@ FROM job_phase WHERE job_id = %(job_id)s ORDER BY ordinal;
 
 -- name: set_job_hashing
 UPDATE job SET hash_algo = %(algo)s, hash_size = %(size)s, rotations = %(rotations)s, reuse = %(reuse)s,
-               hash_kind = %(kind)s
+               hash_kind = %(kind)s, verify_up_to = %(verify_up_to)s
 WHERE id = %(job_id)s;
 
 -- name: job_hashing

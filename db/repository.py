@@ -49,6 +49,15 @@ class JobOptions:
     reuse: bool = True
     # Pairs past the threshold up to this many bits are kept when thumbnails confirm them.
     verify_up_to: int = 0
+    # When given, verify_up_to instead comes from the job's size: the bits of the first (most files,
+    # bits) tier that holds its file count, else the last (neardup.hashspec.VERIFY_BY_SIZE).
+    verify_tiers: tuple[tuple[int, int], ...] = ()
+
+    def verify_bits(self, n_files: int) -> int:
+        for most, bits in self.verify_tiers:
+            if n_files <= most:
+                return bits
+        return self.verify_tiers[-1][1] if self.verify_tiers else self.verify_up_to
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ class Repository(CompareClusterMethods, ResultMethods):
             # Phases before rows: inserting work rows sizes their phase (a trigger), and refuses
             # rows for a phase the job does not have.
             n_files, first_phase = self._insert_phases(cur, job_id, walked)
-            self._set_hashing(cur, job_id, opts)
+            self._set_hashing(cur, job_id, opts, n_files)
             cur.execute(q("plan_for_lookups"))
             cur.execute(q("insert_walked_files"), {
                 "job_id": job_id, "kind": opts.hash_kind if opts.reuse else None})
@@ -141,13 +150,13 @@ class Repository(CompareClusterMethods, ResultMethods):
         the monitor's first step moves it straight to compare. opts says what the hashes are."""
         with self._tx() as cur:
             job_id = self._insert_job(cur, roots, opts)
-            self._set_hashing(cur, job_id, opts)
             with cur.copy(q("copy_hashed_files")) as copy:
                 for f in files:
                     copy.write_row((job_id, f.path, f.size, f.mtime, "hashed", f.hash,
                                     list(f.alt_hashes) or None, f.width, f.height, f.ties))
             cur.execute(q("pack_submitted_chunks"), {"job_id": job_id, "chunk_files": chunk_files(opts.block_size)})
             n_files, first_phase = self._insert_phases(cur, job_id)
+            self._set_hashing(cur, job_id, opts, n_files)
             emit(cur, job_id, "job_submitted", None, roots=list(roots), files=n_files)
             phase_event(cur, job_id, "phase_started", first_phase)
         return job_id
@@ -157,14 +166,14 @@ class Repository(CompareClusterMethods, ResultMethods):
         cur.execute(q("insert_job"), {
             "roots": list(roots), "threshold": opts.threshold, "block_size": opts.block_size,
             "fanout": opts.fanout, "max_attempts": opts.max_attempts, "lease_s": opts.lease_s,
-            "verify_up_to": opts.verify_up_to,
         })
         return cur.fetchone()[0]
 
     @staticmethod
-    def _set_hashing(cur: psycopg.Cursor, job_id: int, opts: JobOptions) -> None:
+    def _set_hashing(cur: psycopg.Cursor, job_id: int, opts: JobOptions, n_files: int) -> None:
         cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
-                                           "rotations": opts.rotations, "reuse": opts.reuse, "kind": opts.hash_kind})
+                                           "rotations": opts.rotations, "reuse": opts.reuse, "kind": opts.hash_kind,
+                                           "verify_up_to": opts.verify_bits(n_files)})
 
     @staticmethod
     def _insert_phases(cur: psycopg.Cursor, job_id: int, n_files: int | None = None) -> tuple[int, str]:

@@ -96,9 +96,6 @@ BATCH_SIZE = 32
 # Files to decode that `scan` hashes in its own process rather than start workers (about 3 s): a
 # rescan that meets a few changed or unreadable files, a first scan of a small folder.
 INLINE_FILES = 64
-# Pairs past the threshold up to this many bits are kept when their thumbnails correlate
-# (neardup.verify): the caption on a dark photo, a crop of a few percent, a heavy edit of an edit.
-VERIFY_UP_TO = 16
 
 
 def add_job_options(p: argparse.ArgumentParser) -> None:
@@ -119,9 +116,10 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
                    help="hash side: N*N bits; only 8 (64-bit hashes) is supported")
     p.add_argument("--no-rotations", action="store_true", default=flag("NO_ROTATIONS"),
                    help="do not match rotated or mirrored copies (default: all 8 orientations match)")
-    p.add_argument("--verify-up-to", type=threshold, default=env("VERIFY_UP_TO", VERIFY_UP_TO, int), metavar="BITS",
-                   help="also keep pairs up to BITS apart whose thumbnails correlate; at the threshold "
-                        f"or below, none (default {VERIFY_UP_TO}; pHash with rotations only)")
+    p.add_argument("--verify-up-to", type=threshold, default=env("VERIFY_UP_TO", None, int), metavar="BITS",
+                   help="also keep pairs up to BITS apart whose thumbnails correlate (a crop of a few "
+                        "percent, a caption on a dark photo); at the threshold or below, none (default by "
+                        "job size: 20 up to 20,000 files, 18 up to 200,000, then 16; pHash with rotations only)")
     p.add_argument("--rehash", action="store_true", default=flag("REHASH"),
                    help="decode every file again instead of reusing hashes stored by earlier scans")
 

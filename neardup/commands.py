@@ -90,6 +90,13 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C already dealt with: the job was cancelled (or left to its fleet), the user told."""
 
 
+def verify_options(bits: int | None) -> dict[str, Any]:
+    """JobOptions for --verify-up-to: the bits given, else the tiers by job size."""
+    from neardup.hashspec import VERIFY_BY_SIZE
+
+    return {"verify_up_to": bits} if bits is not None else {"verify_tiers": VERIFY_BY_SIZE}
+
+
 def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None,
                kick: bool = True, on_job: Callable[[int], object] = lambda job_id: None) -> int:
     """Check the arguments, connect, walk the roots and submit; on_connected(url) runs before the
@@ -117,7 +124,8 @@ def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] =
     opts = JobOptions(threshold=args.threshold, block_size=args.block_size,
                       batch_size=args.batch_size, lease_s=args.lease, max_attempts=args.max_attempts,
                       hash_algo=spec.algo, hash_size=spec.size, rotations=spec.rotations,
-                      hash_kind=spec.kind, reuse=not args.rehash, verify_up_to=args.verify_up_to)
+                      hash_kind=spec.kind, reuse=not args.rehash,
+                      **verify_options(args.verify_up_to))
     job_id = repository().submit(roots, files(), opts, on_job=on_job)
     if kick:
         try:

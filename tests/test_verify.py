@@ -107,3 +107,18 @@ def test_the_compiled_verifier_scores_as_the_numpy_one_coarse_look_included(eval
         assert abs(score - correlation(a.thumb, b.thumb, turn_between(a.hash, b.hash))) < 1e-5
     assert (compiled[lo == hi][:-1] > 0.999).all()
     assert 0 < (compiled >= FLOOR).sum() < len(compiled)
+
+
+def test_a_job_verifies_up_to_the_bits_of_its_size_tier_unless_told(repo) -> None:
+    from db.repository import JobOptions, NewFile
+    from neardup.hashspec import VERIFY_BY_SIZE
+
+    tiers = JobOptions(verify_tiers=VERIFY_BY_SIZE)
+    assert [tiers.verify_bits(n) for n in (3, 20_000, 20_001, 200_001, 10**8)] == [20, 20, 18, 16, 16]
+    assert JobOptions(verify_up_to=12).verify_bits(10**8) == 12
+    files = [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(3)]
+    by_size = repo.job_settings(repo.submit(["/x"], files, tiers))
+    told = repo.job_settings(repo.submit(["/x"], files, JobOptions(verify_up_to=13)))
+    plain = repo.job_settings(repo.submit(["/x"], files, JobOptions(verify_up_to=13, rotations=False)))
+    assert (by_size.verify_up_to, told.verify_up_to, plain.verify_up_to) == (20, 13, 10)
+    assert by_size.candidates_up_to == 20 and plain.candidates_up_to == 10  # no orientation, no verification
