@@ -84,11 +84,13 @@ def _warm() -> None:
     try:
         from neardup.clustering import warm_clustering
         from neardup.kernel import warm
+        from neardup.verify import warm_verification
 
         warm()
+        warm_verification()
         warm_clustering()
     except Exception:  # noqa: BLE001 - the first row that needs them compiles or imports them
-        log.exception("warming the compare kernel and clustering failed")
+        log.exception("warming the compare kernel, verification and clustering failed")
 
 
 # How often each worker checks that a monitor chain is ticking (arm_monitor: one UPDATE).

@@ -24,7 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from neardup.orientation import SYMMETRIES, Symmetry, dihedral_hashes, on_pixels
 
 __all__ = ["COARSE_FLOOR", "FLOOR", "SIDE", "Seen", "correlation", "correlations", "pack", "turn_between",
-           "verified"]
+           "verified", "warm_verification"]
 
 SIDE = 32  # neardup.hashspec.PHASH_SIDE: the thumbnail pHash's DCT reads
 # Rows and columns left out on every side of the compared centre; shifts reach into them.
@@ -43,9 +43,10 @@ _INNER = SIDE - 2 * MARGIN
 # fewer than 0.6).
 _CELLS = 8
 COARSE_FLOOR = 0.7
-# Below this many candidates numpy answers in milliseconds, where loading numba costs a fresh
-# process about 0.3 s (a rescan that meets a few near misses); once loaded it answers every size.
-_COMPILED_FROM = 64
+# Below this many full correlations numpy (~0.2 ms each) beats loading the compiled one into a
+# fresh process (~0.5 s: a rescan in the CLI meets a few dozen); a worker loads it at start
+# (warm_verification), and once loaded it answers every size at ~11 us each.
+_COMPILED_FROM = 2048
 
 
 class Seen(Protocol):
@@ -115,7 +116,8 @@ def verified(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen], floor: fl
 
 def correlations(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen]) -> np.ndarray:
     """correlation() of each candidate pair in the orientation its hashes agree on; 0 without
-    both thumbnails. Compiled (neardup.verify_jit) for many pairs, numpy for a few."""
+    both thumbnails. The coarse look runs on every pair at once; the full correlation of those
+    that pass is compiled (neardup.verify_jit) when they are many, numpy when they are few."""
     lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
     out = np.zeros(len(lo), dtype=np.float64)
     ids = np.array(sorted(i for i, f in seen.items() if f.thumb is not None), dtype=np.int64)
@@ -123,22 +125,54 @@ def correlations(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen]) -> np
         return out
     ia = np.minimum(np.searchsorted(ids, lo), len(ids) - 1)
     ib = np.minimum(np.searchsorted(ids, hi), len(ids) - 1)
-    usable = (ids[ia] == lo) & (ids[ib] == hi)
+    usable = np.flatnonzero((ids[ia] == lo) & (ids[ib] == hi))
     ia, ib = ia[usable], ib[usable]
     hashes = np.array([seen[i].hash for i in ids.tolist()], dtype=np.int64)
     # Each image's 8 turns once, not once per pair it is in.
     turns = _turns(hashes[ia], hashes[ib], dihedral_hashes(hashes)[:, ib])
     thumbs = [_checked(seen[i].thumb) for i in ids.tolist()]  # type: ignore[arg-type]
-    if len(ia) < _COMPILED_FROM and "neardup.verify_jit" not in sys.modules:
-        scores = np.array([correlation(thumbs[x], thumbs[y], SYMMETRIES[t])
-                           for x, y, t in zip(ia.tolist(), ib.tolist(), turns.tolist())])
+    pixels = np.frombuffer(b"".join(thumbs), dtype=np.uint8).reshape(len(ids), SIDE, SIDE)
+    out[usable] = _coarse_scores(pixels, ia, ib, turns)
+    go = np.flatnonzero(out[usable] >= COARSE_FLOOR)
+    if len(go) < _COMPILED_FROM and "neardup.verify_jit" not in sys.modules:
+        full = [correlation(thumbs[x], thumbs[y], SYMMETRIES[t])
+                for x, y, t in zip(ia[go].tolist(), ib[go].tolist(), turns[go].tolist())]
     else:
         from neardup.verify_jit import best_correlations
 
-        pixels = np.frombuffer(b"".join(thumbs), dtype=np.uint8).reshape(len(ids), SIDE, SIDE)
-        scores = best_correlations(pixels, ia, ib, turns, MARGIN, SHIFT, _CELLS, COARSE_FLOOR)
-    out[usable] = scores
+        full = best_correlations(pixels, ia[go], ib[go], turns[go], MARGIN, SHIFT)
+    out[usable[go]] = full
     return out
+
+
+def _coarse_scores(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """_coarse_score of every pair at once: each image's cell grid in its 8 turns, normalised."""
+    step, inner = SIDE // _CELLS, _CELLS - 2
+    centre = pixels[:, step:SIDE - step, step:SIDE - step].astype(np.int32)
+    grids = centre.reshape(len(pixels), inner, step, inner, step).sum(axis=(2, 4)) / (step * step)
+    grids -= grids.mean(axis=(1, 2), keepdims=True)
+    turned = np.stack([_turn_all(grids, s) for s in SYMMETRIES]).reshape(len(SYMMETRIES), len(pixels), -1)
+    norms = np.linalg.norm(turned, axis=2, keepdims=True)
+    unit = np.divide(turned, norms, out=np.zeros_like(turned), where=norms > 1e-9)
+    return np.einsum("pk,pk->p", unit[0, ia], unit[turns, ib])
+
+
+def _turn_all(grids: np.ndarray, s: Symmetry) -> np.ndarray:
+    # on_pixels over a stack of grids (axis 0: the images).
+    out = grids.transpose(0, 2, 1) if s.transpose else grids
+    if s.mirror_x:
+        out = out[:, :, ::-1]
+    if s.mirror_y:
+        out = out[:, ::-1, :]
+    return out
+
+
+def warm_verification() -> None:
+    """Load (or compile) the compiled verifier now, not in the first row a worker claims."""
+    from neardup.verify_jit import best_correlations
+
+    tiny = np.zeros((1, SIDE, SIDE), dtype=np.uint8)
+    best_correlations(tiny, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), MARGIN, SHIFT)
 
 
 def _checked(thumb: bytes) -> bytes:

@@ -41,78 +41,22 @@ def _product(a, centre, y0, x0):  # type: ignore[no-untyped-def]
 
 
 @njit(nogil=True, cache=True)
-def _coarse(thumbs, cells):  # type: ignore[no-untyped-def]
-    # Each thumbnail's grid of cell means, centre (cells - 2)^2 cells, less their mean.
-    m, side = thumbs.shape[0], thumbs.shape[1]
-    step = side // cells
-    inner = cells - 2
-    out = np.zeros((m, inner, inner))
-    for k in range(m):
-        total = 0.0
-        for cy in range(inner):
-            for cx in range(inner):
-                acc = 0.0
-                for y in range((cy + 1) * step, (cy + 2) * step):
-                    for x in range((cx + 1) * step, (cx + 2) * step):
-                        acc += thumbs[k, y, x]
-                out[k, cy, cx] = acc / (step * step)
-                total += out[k, cy, cx]
-        out[k] -= total / (inner * inner)
-    return out
-
-
-@njit(nogil=True, cache=True)
-def _turned(grid, y, x, transpose, mirror_x, mirror_y):  # type: ignore[no-untyped-def]
-    # grid as neardup.orientation.on_pixels turns it, read at (y, x).
-    side = grid.shape[0]
-    if mirror_y:
-        y = side - 1 - y
-    if mirror_x:
-        x = side - 1 - x
-    return grid[x, y] if transpose else grid[y, x]
-
-
-@njit(nogil=True, cache=True)
-def _coarse_score(ca, cb, transpose, mirror_x, mirror_y):  # type: ignore[no-untyped-def]
-    inner = ca.shape[0]
-    p = 0.0
-    sa = 0.0
-    sb = 0.0
-    for y in range(inner):
-        for x in range(inner):
-            v = _turned(cb, y, x, transpose, mirror_x, mirror_y)
-            p += ca[y, x] * v
-            sa += ca[y, x] * ca[y, x]
-            sb += v * v
-    den = np.sqrt(sa * sb)
-    return p / den if den > 1e-9 else 0.0
-
-
-@njit(nogil=True, cache=True)
-def best_correlations(thumbs, ia, ib, turns, margin, shift, cells, coarse_floor):  # type: ignore[no-untyped-def]
+def best_correlations(thumbs, ia, ib, turns, margin, shift):  # type: ignore[no-untyped-def]
     """Per candidate k: thumbs[ia[k]] against the centre of thumbs[ib[k]] turned by symmetry
     turns[k] (bits: 4 transpose, 2 mirror x, 1 mirror y; neardup.orientation.SYMMETRIES order),
-    the best normalised cross-correlation over shifts up to ``shift`` pixels each way; the coarse
-    correlation of their cell grids instead when that is below coarse_floor (neardup.verify)."""
+    the best normalised cross-correlation over shifts up to ``shift`` pixels each way."""
     side = thumbs.shape[1]
     inner = side - 2 * margin
     n = inner * inner
     out = np.zeros(len(ia), dtype=np.float64)
     centre = np.empty((inner, inner), dtype=np.float32)
-    floats = thumbs.astype(np.float32)
-    coarse = _coarse(thumbs, cells)
-    tables = np.empty((len(thumbs), 2, side + 1, side + 1))
-    done = np.zeros(len(thumbs), dtype=np.bool_)
+    # Per pair, not per image: a compare row may hold tens of thousands of thumbnails.
+    a = np.empty((side, side), dtype=np.float32)
     for k in range(len(ia)):
-        a, b, t = floats[ia[k]], floats[ib[k]], turns[k]
+        a[:, :] = thumbs[ia[k]]
+        b, t = thumbs[ib[k]], turns[k]
         transpose, mirror_x, mirror_y = (t >> 2) & 1, (t >> 1) & 1, t & 1
-        rough = _coarse_score(coarse[ia[k]], coarse[ib[k]], transpose, mirror_x, mirror_y)
-        if rough < coarse_floor:
-            out[k] = rough
-            continue
-        if not done[ia[k]]:
-            tables[ia[k], 0], tables[ia[k], 1] = _sums(thumbs[ia[k]])
-            done[ia[k]] = True
+        s1, s2 = _sums(thumbs[ia[k]])
         src = b.T if transpose else b
         total = 0.0
         for y in range(inner):
@@ -120,7 +64,7 @@ def best_correlations(thumbs, ia, ib, turns, margin, shift, cells, coarse_floor)
             row = src[yy]
             for x in range(inner):
                 xx = side - 1 - (x + margin) if mirror_x else x + margin
-                v = row[xx]
+                v = float(row[xx])
                 centre[y, x] = v
                 total += v
         mean = total / n
@@ -130,7 +74,6 @@ def best_correlations(thumbs, ia, ib, turns, margin, shift, cells, coarse_floor)
                 c = centre[y, x] - mean
                 centre[y, x] = c
                 energy += c * c
-        s1, s2 = tables[ia[k], 0], tables[ia[k], 1]
         best = 0.0
         for dy in range(-shift, shift + 1):
             for dx in range(-shift, shift + 1):

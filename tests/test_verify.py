@@ -89,8 +89,9 @@ def test_a_copy_just_past_the_threshold_joins_its_group_only_when_verified(
 
 
 def test_the_compiled_verifier_scores_as_the_numpy_one_coarse_look_included(eval_dir: Path) -> None:
-    from neardup.verify import correlations
+    from neardup.verify import correlations, warm_verification
 
+    warm_verification()  # loaded, the compiled verifier answers every size
     paths = sorted((eval_dir / BASE).glob("*.jpg"))
     infos = [hash_file(str(p), HashSpec(), draft=True) for p in paths]
     seen = {10 * k: SeenFile(i.hash, i.thumb) for k, i in enumerate(infos)}
@@ -98,7 +99,7 @@ def test_the_compiled_verifier_scores_as_the_numpy_one_coarse_look_included(eval
     ids = sorted(seen)
     lo = np.array([x for x in ids for _ in ids])
     hi = np.array([y for _ in ids for y in ids])
-    compiled = correlations(lo, hi, seen)  # over 64 pairs: neardup.verify_jit
+    compiled = correlations(lo, hi, seen)
     for x, y, score in zip(lo.tolist(), hi.tolist(), compiled.tolist()):
         if 999 in (x, y):
             assert score == 0.0
