@@ -10,6 +10,7 @@ import pytest
 from neardup.clustering import (
     DENSE_SHARE,
     LOOSE_FACTOR,
+    WIDE_FACTOR,
     adopt,
     batch_components,
     components,
@@ -226,6 +227,22 @@ def test_the_core_takes_back_no_member_far_from_most_of_it() -> None:
     assert adopt(dist, list(range(7)), [7], THRESHOLD) == ([7], [])
     dist[7, 0] = dist[0, 7] = THRESHOLD + 1  # near most, but close to none: not taken
     assert adopt(dist, list(range(7)), [7], THRESHOLD) == ([], [7])
+
+
+def test_the_core_takes_back_a_member_close_to_a_handful_of_it_and_within_twice_the_threshold_of_most() -> None:
+    # A caption on a dark photo: confirmed (close) with 5 of 12 copies, 18 bits from the rest.
+    dist = np.full((13, 13), 4, dtype=np.uint8)
+    dist[12, :] = dist[:, 12] = 18
+    dist[12, :5] = dist[:5, 12] = THRESHOLD
+    np.fill_diagonal(dist, 0)
+    assert dense_core(dist, THRESHOLD)[1] == [12]
+    assert adopt(dist, list(range(12)), [12], THRESHOLD) == ([12], [])
+    assert split_component(dist, THRESHOLD) == [list(range(13))]
+    dist[12, 4] = dist[4, 12] = THRESHOLD + 1  # close to 4 only
+    assert adopt(dist, list(range(12)), [12], THRESHOLD) == ([], [12])
+    dist[12, 4] = dist[4, 12] = THRESHOLD
+    dist[12, 5:] = dist[5:, 12] = int(WIDE_FACTOR * THRESHOLD) + 1  # far from most of the core
+    assert adopt(dist, list(range(12)), [12], THRESHOLD) == ([], [12])
 
 
 def _distances(hashes: list[int]) -> np.ndarray:
