@@ -119,7 +119,8 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify-up-to", type=threshold, default=env("VERIFY_UP_TO", None, int), metavar="BITS",
                    help="also keep pairs up to BITS apart whose thumbnails correlate (a crop of a few "
                         "percent, a caption on a dark photo); at the threshold or below, none (default by "
-                        "job size: 20 up to 20,000 files, 18 up to 200,000, then 16; pHash with rotations only)")
+                        "job size: 20 up to 20,000 files, 18 up to 200,000, 16 up to 2 million, then 14; pHash with "
+                        "rotations only)")
     p.add_argument("--rehash", action="store_true", default=flag("REHASH"),
                    help="decode every file again instead of reusing hashes stored by earlier scans")
 
@@ -149,9 +150,9 @@ def command_modules() -> list[ModuleType]:
 
 def bench_modules() -> list[ModuleType]:
     # Each adds one benchmark kind under `neardup bench` with register_bench(kinds).
-    from neardup import bench, bench_cli, bench_hash, bench_rescan
+    from neardup import bench, bench_cli, bench_hash, bench_rescan, bench_verify
 
-    return [bench_hash, bench_rescan, bench_cli, bench]
+    return [bench_hash, bench_rescan, bench_verify, bench_cli, bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,13 +39,14 @@ PHASH_SIDE = 32
 # (neardup.fingerprint.centre_block).
 DECIDE_MARGIN = 4
 # Bits a job verifies up to (neardup.verify), by its size: (most files, bits). Verification grows
-# with the square of the job as the compare phase does, but a candidate costs ~1-2 us where the
-# kernel spends 0.07 ns on a pair, and unrelated photos are candidates at a rate (five sets'
-# unrelated pairs) of 2-5e-4 within 16 bits, ~2e-3 within 18 and ~1e-2 within 20. Each tier keeps
-# verification to a few percent of the hash phase (5 ms an image a core): 20 bits up to 20,000
-# photos, 18 up to 200,000, 16 beyond (5 million: ~1 core-hour of verification, ~7 of hashing).
-# Recall of 20 over 16 bits: 0.9944 -> 1.0 and 0.9709 -> 0.9768 on two edited-copy sets.
-VERIFY_BY_SIZE: tuple[tuple[int, int], ...] = ((20_000, 20), (200_000, 18), (2**62, 16))
+# with the square of the job as the compare phase does: each candidate costs ~1-2 us, and each
+# image of each compare row that is in a candidate ~5 us, where the kernel spends 0.07 ns on a
+# pair. Unrelated photos are candidates at a rate of ~5e-5 within 14 bits, ~3e-4 within 16, ~2e-3
+# within 18 and ~1e-2 within 20. `neardup bench verify` measures both and projects each tier's
+# largest job: verification 3 % of the hash phase at 20,000 files (20 bits), 8 % at 200,000 (18),
+# 19 % at 2 million (16) and 17 % at 5 million (14). Recall of 20 over 16 bits: 0.9944 -> 1.0 and
+# 0.9709 -> 0.9768 on two edited-copy sets.
+VERIFY_BY_SIZE: tuple[tuple[int, int], ...] = ((20_000, 20), (200_000, 18), (2_000_000, 16), (2**62, 14))
 # wHash at a fixed scale: imagehash's default follows the image size, so a JPEG decoded at 1/8 scale
 # would hash differently from the same file decoded whole.
 WHASH_SCALE = 32

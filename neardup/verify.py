@@ -148,8 +148,11 @@ def correlations(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen]) -> np
 def _coarse_scores(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarray) -> np.ndarray:
     """_coarse_score of every pair at once: each image's cell grid in its 8 turns, normalised."""
     step, inner = SIDE // _CELLS, _CELLS - 2
-    centre = pixels[:, step:SIDE - step, step:SIDE - step].astype(np.int32)
-    grids = centre.reshape(len(pixels), inner, step, inner, step).sum(axis=(2, 4)) / (step * step)
+    centre = pixels[:, step:SIDE - step, step:SIDE - step].astype(np.float32)
+    # Cell means as two small matrix products (pool rows, pool columns): a batched BLAS call,
+    # several times faster than a reduction over a 5-axis view.
+    pool = np.kron(np.eye(inner, dtype=np.float32), np.full((1, step), 1.0 / step, dtype=np.float32))
+    grids = (pool @ centre @ pool.T).astype(np.float64)
     grids -= grids.mean(axis=(1, 2), keepdims=True)
     turned = np.stack([_turn_all(grids, s) for s in SYMMETRIES]).reshape(len(SYMMETRIES), len(pixels), -1)
     norms = np.linalg.norm(turned, axis=2, keepdims=True)

@@ -1,4 +1,5 @@
-"""`neardup eval` (scoring a real scan against a ground truth), `neardup bench hash` and `bench rescan`."""
+"""`neardup eval` (scoring a real scan against a ground truth), `neardup bench hash`, `bench rescan` and
+`bench verify`."""
 from __future__ import annotations
 
 import json
@@ -112,6 +113,26 @@ def test_bench_rescan_times_a_rescan_that_reuses_every_stored_hash(run_cli, tmp_
     assert r["images"] == 7 and r["rescan_reused"] == 7 and r["same_groups"] is True
     assert r["first_scan_s"] > 0 and r["rescan_s"] > 0
     assert r["ratio"] == pytest.approx(r["rescan_s"] / r["first_scan_s"], rel=0.01)
+
+
+def test_bench_verify_counts_and_confirms_the_near_misses_of_a_folder(run_cli, eval_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    pics = tmp_path / "pics"
+    save_photos(pics, range(5), size=(640, 480))
+    with Image.open(eval_dir / "imagededup" / "base_images" / "ukbench09040.jpg") as im:
+        im.save(pics / "original.jpg", quality=95)
+        im.crop((im.width // 20, im.height // 20, im.width, im.height)).save(pics / "cropped.jpg", quality=90)
+    done = run_cli("bench", "verify", "--dir", str(pics), "--json", timeout=300)
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["images"] == 7 and r["pairs"] == 21
+    assert r["bounds"]["16"]["confirmed"] >= 1  # the crop, 11 bits from its photo
+    assert r["bounds"]["12"]["candidates"] <= r["bounds"]["16"]["candidates"] <= r["bounds"]["20"]["candidates"]
+    assert [t["bits"] for t in r["tiers"]] == [20, 18, 16, 14]
+    assert all(t["verify_share_of_hashing"] >= 0 for t in r["tiers"])
+    missing = run_cli("bench", "verify", "--dir", str(tmp_path / "nowhere"), "--json")
+    assert missing.returncode == 2 and "not a directory" in missing.stderr
 
 
 def test_bench_rescan_refuses_a_folder_that_is_not_there(run_cli, tmp_path: Path) -> None:

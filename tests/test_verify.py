@@ -115,7 +115,7 @@ def test_a_job_verifies_up_to_the_bits_of_its_size_tier_unless_told(repo) -> Non
     from neardup.hashspec import VERIFY_BY_SIZE
 
     tiers = JobOptions(verify_tiers=VERIFY_BY_SIZE)
-    assert [tiers.verify_bits(n) for n in (3, 20_000, 20_001, 200_001, 10**8)] == [20, 20, 18, 16, 16]
+    assert [tiers.verify_bits(n) for n in (3, 20_000, 20_001, 200_001, 10**8)] == [20, 20, 18, 16, 14]
     assert JobOptions(verify_up_to=12).verify_bits(10**8) == 12
     files = [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(3)]
     by_size = repo.job_settings(repo.submit(["/x"], files, tiers))
