@@ -22,6 +22,7 @@ examples:
   neardup scan ~/Pictures --json > dups.json   the same, as one JSON object
   neardup scan /photos --threshold 6           stricter matching (Hamming distance <= 6 of 64 bits)
   neardup scan /photos --hash dhash --no-rotations   another hash; rotated copies are not matches
+  neardup scan /photos --verify-up-to 10      no thumbnail check of near misses past the threshold
   neardup eval /sets/a --truth truth.csv       precision and recall against a ground truth
   neardup bench hash --json                    hash throughput against imagehash, same run
   neardup submit /photos                       enqueue only; a fleet of `dramatiq actors` works it
