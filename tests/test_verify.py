@@ -123,3 +123,33 @@ def test_a_job_verifies_up_to_the_bits_of_its_size_tier_unless_told(repo) -> Non
     plain = repo.job_settings(repo.submit(["/x"], files, JobOptions(verify_up_to=13, rotations=False)))
     assert (by_size.verify_up_to, told.verify_up_to, plain.verify_up_to) == (20, 13, 10)
     assert by_size.candidates_up_to == 20 and plain.candidates_up_to == 10  # no orientation, no verification
+
+
+def test_a_compare_claim_reads_only_the_thumbnails_its_held_blocks_lack(repo, database_url: str) -> None:
+    import psycopg
+
+    from db.repository import JobOptions, NewFile
+    from neardup.rows import compare
+    from neardup.variants import HashBlock
+
+    job = repo.submit(["/x"], [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(6)], JobOptions())
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE file SET hash = id, thumb = decode(repeat('7f', 1024), 'hex') WHERE job_id = %s", (job,))
+        ids = [r[0] for r in conn.execute("SELECT id FROM file WHERE job_id = %s ORDER BY id", (job,))]
+    asked: list[list[int]] = []
+    real = repo.seen_files
+
+    def counting(wanted):  # type: ignore[no-untyped-def]
+        asked.append(sorted(wanted))
+        return real(wanted)
+
+    repo.seen_files = counting
+    block = {k: HashBlock.from_lists(ids[2 * k:2 * k + 2], ids[2 * k:2 * k + 2], [(), ()]) for k in range(3)}
+    first = compare._seen(repo, job, np.array(ids[:4]), [block[0], block[1]])
+    assert sorted(first) == ids[:4] and first[ids[0]].thumb == b"\x7f" * 1024
+    # The next claim holds blocks 1 and 2: block 1's thumbnails are kept, block 0's are let go.
+    second = compare._seen(repo, job, np.array(ids[2:]), [block[1], block[2]])
+    assert sorted(second) == ids[2:]
+    assert asked == [ids[:4], ids[4:]]
+    compare._seen(repo, job + 1, np.array(ids[2:4]), [block[1]])  # another job: nothing is kept
+    assert asked[-1] == ids[2:4]

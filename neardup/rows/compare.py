@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 import numpy as np
 
-from db.models import BlockHashes, Claim, JobSettings
+from db.models import BlockHashes, Claim, JobSettings, SeenFile
 from db.repository import Repository
 from neardup.rows.loop import Finish, one_line
 from neardup.variants import HashBlock, block_pairs
@@ -53,15 +54,34 @@ def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBl
     return blocks
 
 
-def confirmed(repo: Repository, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: int) -> np.ndarray:
+def confirmed(repo: Repository, job_id: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: int,
+              blocks: Iterable[HashBlock] = ()) -> np.ndarray:
     """Which pairs to keep: those within the threshold, and candidates past it that their
     thumbnails confirm (neardup.verify), read for these files only."""
     keep = d <= threshold
     far = ~keep
     if far.any():
-        seen = repo.seen_files(np.concatenate([a[far], b[far]]).tolist())
+        seen = _seen(repo, job_id, np.unique(np.concatenate([a[far], b[far]])), blocks)
         keep[far] = verified(a[far], b[far], seen)
     return keep
+
+
+def _seen(repo: Repository, job_id: int, ids: np.ndarray, blocks: Iterable[HashBlock]) -> dict[int, SeenFile]:
+    """Hash and thumbnail of these files. What the thread read for its last claim is kept for the
+    images of the blocks this claim holds: rows come in block order, so a claim shares a block
+    with the last and reads only the other's thumbnails (at scale nearly every image of a block is
+    in some candidate: 32 MB a block). So a thread holds at most its blocks' thumbnails."""
+    members = {i for blk in blocks for i in blk.ids.tolist()}
+    same_job = getattr(_held, "seen_of", None) == (repo.url, job_id)
+    held: dict[int, SeenFile] = getattr(_held, "seen", {}) if same_job else {}
+    kept = {i: f for i, f in held.items() if i in members}
+    del held
+    _held.seen = {}
+    missing = [i for i in ids.tolist() if i not in kept]
+    if missing:
+        kept.update(repo.seen_files(missing))
+    _held.seen, _held.seen_of = kept, (repo.url, job_id)
+    return kept
 
 
 def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Finish | None:
@@ -77,7 +97,7 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Fini
                                        same=same)
             parts.append((np.full(len(lo), row.id, dtype=np.int64), lo, hi, dist))
         work, a, b, d = (np.concatenate(column) for column in zip(*parts))
-        keep = confirmed(repo, a, b, d, settings.threshold)
+        keep = confirmed(repo, job_id, a, b, d, settings.threshold, blocks.values())
         work, a, b, d = work[keep], a[keep], b[keep], d[keep]
     except Exception as e:  # noqa: BLE001 - give the claim's rows back, with the reason
         log.exception("compare rows %s of job %s failed", [r.id for r in claim.rows], job_id)
