@@ -20,7 +20,7 @@ from typing import Any
 
 from neardup.cli import BLOCK_SIZE, Exit, Fail, emit_json, env, flag, positive, stderr_console
 
-BOUNDS = (12, 14, 16, 18, 20)
+BOUNDS = (12, 14, 16, 18, 20, 22)
 # Projections stop at the product's largest job; the last tier has no end of its own.
 LARGEST_JOB = 5_000_000
 
