@@ -120,7 +120,7 @@ def add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify-up-to", type=threshold, default=env("VERIFY_UP_TO", None, int), metavar="BITS",
                    help="also keep pairs up to BITS apart whose thumbnails correlate (a crop of a few "
                         "percent, a caption on a dark photo); at the threshold or below, none (default by "
-                        "job size: 22 up to 20,000 files, 18 up to 200,000, 16 up to 2 million, then 14; pHash with "
+                        "job size: 20 up to 20,000 files, 18 up to 200,000, 16 up to 2 million, then 14; pHash with "
                         "rotations only)")
     p.add_argument("--rehash", action="store_true", default=flag("REHASH"),
                    help="decode every file again instead of reusing hashes stored by earlier scans")

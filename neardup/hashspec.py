@@ -43,12 +43,12 @@ DECIDE_MARGIN = 4
 # image of each compare row that is in a candidate ~5 us, where the kernel spends 0.07 ns on a
 # pair. Unrelated photos are candidates at a rate of ~5e-5 within 14 bits, ~3e-4 within 16, ~2e-3
 # within 18, ~1e-2 within 20 and ~3e-2 within 22. `neardup bench verify` measures both and projects
-# each tier's largest job: verification ~9 % of the hash phase at 20,000 files (22 bits), 8 % at
+# each tier's largest job: verification ~3 % of the hash phase at 20,000 files (20 bits), 8 % at
 # 200,000 (18), 19 % at 2 million (16) and 17 % at 5 million (14). A compare row then holds at most
 # ~2 million candidates. Recall at 20 over 16 bits: 0.9944 -> 1.0 and 0.9709 -> 0.9768 on two
-# edited-copy sets; at 22, 0.9941 -> 0.997 on a third. Of ~19,000 unrelated candidates at 21-22
-# bits on six sets, none passed the coarse look and then scored 0.7.
-VERIFY_BY_SIZE: tuple[tuple[int, int], ...] = ((20_000, 22), (200_000, 18), (2_000_000, 16), (2**62, 14))
+# edited-copy sets. 22 bits gained 0.9941 -> 0.997 on a third, but its 50,000 candidates in 2,000
+# photos cost a rescan of them (0.5 s) ~60 ms: over the rescan's budget of 5 % of a first scan.
+VERIFY_BY_SIZE: tuple[tuple[int, int], ...] = ((20_000, 20), (200_000, 18), (2_000_000, 16), (2**62, 14))
 # wHash at a fixed scale: imagehash's default follows the image size, so a JPEG decoded at 1/8 scale
 # would hash differently from the same file decoded whole.
 WHASH_SCALE = 32

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from neardup.orientation import SYMMETRIES, Symmetry, dihedral_hashes, on_pixels
 
@@ -47,6 +46,7 @@ COARSE_FLOOR = 0.7
 # fresh process (~0.5 s: a rescan in the CLI meets a few dozen); a worker loads it at start
 # (warm_verification), and once loaded it answers every size at ~11 us each.
 _COMPILED_FROM = 2048
+_NUMPY_CHUNK = 128  # pairs a numpy pass holds: 128 x 25 shifts x 26 x 26 window views
 
 
 class Seen(Protocol):
@@ -66,7 +66,7 @@ def pack(thumb: np.ndarray, s: Symmetry) -> bytes:
 
 
 def _pixels(thumb: bytes) -> np.ndarray:
-    return np.frombuffer(_checked(thumb), dtype=np.uint8).reshape(SIDE, SIDE).astype(np.float64)
+    return np.frombuffer(_checked(thumb), dtype=np.uint8).reshape(SIDE, SIDE)
 
 
 def turn_between(a: int, b: int) -> Symmetry:
@@ -76,36 +76,12 @@ def turn_between(a: int, b: int) -> Symmetry:
 
 def correlation(a: bytes, b: bytes, turn: Symmetry) -> float:
     """Best normalised cross-correlation of b's centre (turned) against a, shifted up to SHIFT px;
-    a pair whose coarse correlation (coarse()) is below COARSE_FLOOR scores that instead."""
-    pa, pb = _pixels(a), on_pixels(_pixels(b), turn)
-    rough = _coarse_score(pa, pb)
-    if rough < COARSE_FLOOR:
-        return rough
-    centre = pb[MARGIN:MARGIN + _INNER, MARGIN:MARGIN + _INNER]
-    centre = centre - centre.mean()
-    lo, hi = MARGIN - SHIFT, MARGIN + SHIFT + 1
-    windows = sliding_window_view(pa, (_INNER, _INNER))[lo:hi, lo:hi]  # (shifts, shifts, inner, inner)
-    # centre has mean 0, so each window's own mean drops out of the product.
-    products = np.einsum("ijkl,kl->ij", windows, centre)
-    sums = windows.sum(axis=(2, 3))
-    squares = np.einsum("ijkl,ijkl->ij", windows, windows)
-    spread = squares - sums * sums / (_INNER * _INNER)
-    den = np.sqrt(np.maximum(spread, 0.0) * float((centre * centre).sum()))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(den > 1e-9, products / den, 0.0)
-    return float(scores.max())
-
-
-def _coarse_score(pa: np.ndarray, pb: np.ndarray) -> float:
-    """Correlation of the two thumbnails' 4x4-pixel means, centre 6x6 cells, unshifted (pb turned)."""
-    x, y = _coarse(pa), _coarse(pb)
-    den = float(np.sqrt((x * x).sum() * (y * y).sum()))
-    return float((x * y).sum()) / den if den > 1e-9 else 0.0
-
-
-def _coarse(pixels: np.ndarray) -> np.ndarray:
-    cells = pixels.reshape(_CELLS, SIDE // _CELLS, _CELLS, SIDE // _CELLS).mean(axis=(1, 3))[1:-1, 1:-1]
-    return cells - cells.mean()
+    a pair whose coarse correlation (8x8 cell means, unshifted) is below COARSE_FLOOR scores that
+    instead."""
+    pixels = np.stack([_pixels(a), _pixels(b)])
+    one, other, turns = np.array([0]), np.array([1]), np.array([SYMMETRIES.index(turn)])
+    rough = float(_coarse_scores(pixels, one, other, turns)[0])
+    return rough if rough < COARSE_FLOOR else float(_full_scores(pixels, one, other, turns)[0])
 
 
 def verified(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen], floor: float = FLOOR) -> np.ndarray:
@@ -135,8 +111,7 @@ def correlations(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen]) -> np
     out[usable] = _coarse_scores(pixels, ia, ib, turns)
     go = np.flatnonzero(out[usable] >= COARSE_FLOOR)
     if len(go) < _COMPILED_FROM and "neardup.verify_jit" not in sys.modules:
-        full = [correlation(thumbs[x], thumbs[y], SYMMETRIES[t])
-                for x, y, t in zip(ia[go].tolist(), ib[go].tolist(), turns[go].tolist())]
+        full = _full_scores(pixels, ia[go], ib[go], turns[go])
     else:
         from neardup.verify_jit import best_correlations
 
@@ -146,18 +121,59 @@ def correlations(lo: np.ndarray, hi: np.ndarray, seen: Mapping[int, Seen]) -> np
 
 
 def _coarse_scores(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarray) -> np.ndarray:
-    """_coarse_score of every pair at once: each image's cell grid in its 8 turns, normalised."""
-    step, inner = SIDE // _CELLS, _CELLS - 2
+    """The coarse correlation of every pair at once: each image's cell grid in its 8 turns, normalised."""
+    step = SIDE // _CELLS
     centre = pixels[:, step:SIDE - step, step:SIDE - step].astype(np.float32)
-    # Cell means as two small matrix products (pool rows, pool columns): a batched BLAS call,
-    # several times faster than a reduction over a 5-axis view.
-    pool = np.kron(np.eye(inner, dtype=np.float32), np.full((1, step), 1.0 / step, dtype=np.float32))
-    grids = (pool @ centre @ pool.T).astype(np.float64)
+    # Cell sums as a few strided additions, columns then rows: reductions over a short axis, or
+    # over a 5-axis view, cost several times more.
+    columns = sum(centre[:, :, k::step] for k in range(1, step)) + centre[:, :, 0::step]
+    grids = sum(columns[:, k::step, :] for k in range(1, step)) + columns[:, 0::step, :]
     grids -= grids.mean(axis=(1, 2), keepdims=True)
+    # A turn only moves cells, so one norm serves all 8; float32 halves what the gathers move.
+    norms = np.sqrt((grids * grids).sum(axis=(1, 2), keepdims=True))
+    grids = np.divide(grids, norms, out=np.zeros_like(grids), where=norms > 1e-6)
     turned = np.stack([_turn_all(grids, s) for s in SYMMETRIES]).reshape(len(SYMMETRIES), len(pixels), -1)
-    norms = np.linalg.norm(turned, axis=2, keepdims=True)
-    unit = np.divide(turned, norms, out=np.zeros_like(turned), where=norms > 1e-9)
-    return np.einsum("pk,pk->p", unit[0, ia], unit[turns, ib])
+    return np.einsum("pk,pk->p", turned[0, ia], turned[turns, ib]).astype(np.float64)
+
+
+def _full_scores(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """The full correlation of every pair, in numpy: neardup.verify_jit's, a chunk of pairs at once."""
+    out = np.empty(len(ia), dtype=np.float64)
+    lo, hi = MARGIN - SHIFT, MARGIN + SHIFT + 1
+    for start in range(0, len(ia), _NUMPY_CHUNK):
+        part = slice(start, start + _NUMPY_CHUNK)
+        a = pixels[ia[part]].astype(np.float64)
+        b = np.empty_like(a)
+        for t in np.unique(turns[part]).tolist():
+            at = turns[part] == t
+            b[at] = _turn_all(pixels[ib[part][at]], SYMMETRIES[t])
+        centre = b[:, MARGIN:MARGIN + _INNER, MARGIN:MARGIN + _INNER]
+        centre = centre - centre.mean(axis=(1, 2), keepdims=True)
+        shifts = range(lo, hi)
+        # centre has mean 0, so each window's own mean drops out of the product.
+        products = np.stack([np.stack([(a[:, y:y + _INNER, x:x + _INNER] * centre).sum(axis=(1, 2))
+                                       for x in shifts], axis=1) for y in shifts], axis=1)
+        # Each window's sum and sum of squares from summed-area tables.
+        s1, s2 = _summed(a), _summed(a * a)
+        sums, squares = _windows(s1, lo, hi), _windows(s2, lo, hi)
+        spread = np.maximum(squares - sums * sums / (_INNER * _INNER), 0.0)
+        den = np.sqrt(spread * (centre * centre).sum(axis=(1, 2))[:, None, None])
+        scores = np.divide(products, den, out=np.zeros_like(products), where=den > 1e-9)
+        out[part] = np.maximum(scores.max(axis=(1, 2)), 0.0)
+    return out
+
+
+def _summed(x: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(x), x.shape[1] + 1, x.shape[2] + 1))
+    out[:, 1:, 1:] = x.cumsum(axis=1).cumsum(axis=2)
+    return out
+
+
+def _windows(table: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Per image, the sum over each _INNER-square window at offsets lo..hi-1 from a summed-area table."""
+    y = np.arange(lo, hi)
+    return (table[:, y[:, None] + _INNER, y[None, :] + _INNER] - table[:, y[:, None], y[None, :] + _INNER]
+            - table[:, y[:, None] + _INNER, y[None, :]] + table[:, y[:, None], y[None, :]])
 
 
 def _turn_all(grids: np.ndarray, s: Symmetry) -> np.ndarray:

@@ -129,7 +129,7 @@ def test_bench_verify_counts_and_confirms_the_near_misses_of_a_folder(run_cli, e
     assert r["images"] == 7 and r["pairs"] == 21
     assert r["bounds"]["16"]["confirmed"] >= 1  # the crop, 11 bits from its photo
     assert r["bounds"]["12"]["candidates"] <= r["bounds"]["16"]["candidates"] <= r["bounds"]["22"]["candidates"]
-    assert [t["bits"] for t in r["tiers"]] == [22, 18, 16, 14]
+    assert [t["bits"] for t in r["tiers"]] == [20, 18, 16, 14]
     assert all(t["verify_share_of_hashing"] >= 0 for t in r["tiers"])
     missing = run_cli("bench", "verify", "--dir", str(tmp_path / "nowhere"), "--json")
     assert missing.returncode == 2 and "not a directory" in missing.stderr

@@ -115,14 +115,14 @@ def test_a_job_verifies_up_to_the_bits_of_its_size_tier_unless_told(repo) -> Non
     from neardup.hashspec import VERIFY_BY_SIZE
 
     tiers = JobOptions(verify_tiers=VERIFY_BY_SIZE)
-    assert [tiers.verify_bits(n) for n in (3, 20_000, 20_001, 200_001, 10**8)] == [22, 22, 18, 16, 14]
+    assert [tiers.verify_bits(n) for n in (3, 20_000, 20_001, 200_001, 10**8)] == [20, 20, 18, 16, 14]
     assert JobOptions(verify_up_to=12).verify_bits(10**8) == 12
     files = [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(3)]
     by_size = repo.job_settings(repo.submit(["/x"], files, tiers))
     told = repo.job_settings(repo.submit(["/x"], files, JobOptions(verify_up_to=13)))
     plain = repo.job_settings(repo.submit(["/x"], files, JobOptions(verify_up_to=13, rotations=False)))
-    assert (by_size.verify_up_to, told.verify_up_to, plain.verify_up_to) == (22, 13, 10)
-    assert by_size.candidates_up_to == 22 and plain.candidates_up_to == 10  # no orientation, no verification
+    assert (by_size.verify_up_to, told.verify_up_to, plain.verify_up_to) == (20, 13, 10)
+    assert by_size.candidates_up_to == 20 and plain.candidates_up_to == 10  # no orientation, no verification
 
 
 def test_a_compare_claim_reads_only_the_thumbnails_its_held_blocks_lack(repo, database_url: str) -> None:

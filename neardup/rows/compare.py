@@ -61,7 +61,9 @@ def confirmed(repo: Repository, job_id: int, a: np.ndarray, b: np.ndarray, d: np
     keep = d <= threshold
     far = ~keep
     if far.any():
-        seen = _seen(repo, job_id, np.unique(np.concatenate([a[far], b[far]])), blocks)
+        ids = np.concatenate([a[far], b[far]])
+        ids.sort()
+        seen = _seen(repo, job_id, ids[np.r_[True, ids[1:] != ids[:-1]]], blocks)
         keep[far] = verified(a[far], b[far], seen)
     return keep
 
