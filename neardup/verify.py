@@ -7,8 +7,9 @@ grayscale thumbnail pHash reads (in its canonical orientation, 1 KiB), and a pai
 past the threshold but within the job's verify_up_to is kept when their thumbnails correlate:
 normalised cross-correlation of the central 26x26 of one against the other, shifted up to
 SHIFT pixels each way (a crop moves the picture), in the orientation that brings their hashes
-closest. On six edited-copy sets, 11-16-bit candidates: true copies score 0.85-1.0 (most over
-0.9), unrelated photos never above 0.79 (`scripts/probe_verification.py`).
+closest, after a coarse look at their cell means turns most unrelated pairs away cheaply (see
+FLOOR and COARSE_FLOOR for what they were measured on; `scripts/probe_verification.py` and
+`neardup bench verify` measure them again).
 
 Pure code: ids, hashes and thumbnail bytes in, a verdict per pair out.
 """
@@ -42,11 +43,11 @@ _INNER = SIDE - 2 * MARGIN
 # fewer than 0.6).
 _CELLS = 8
 COARSE_FLOOR = 0.7
-# Below this many full correlations numpy (~0.2 ms each) beats loading the compiled one into a
-# fresh process (~0.5 s: a rescan in the CLI meets a few dozen); a worker loads it at start
+# Below this many full correlations numpy (~0.1 ms each) beats loading the compiled one into a
+# fresh process (~0.5 s: a rescan in the CLI meets a hundred or so); a worker loads it at start
 # (warm_verification), and once loaded it answers every size at ~11 us each.
 _COMPILED_FROM = 2048
-_NUMPY_CHUNK = 128  # pairs a numpy pass holds: 128 x 25 shifts x 26 x 26 window views
+_NUMPY_CHUNK = 128  # pairs a numpy pass holds (a few MB of temporaries)
 
 
 class Seen(Protocol):
