@@ -151,10 +151,10 @@ class CompareClusterMethods:
                      for k in range(3))
 
     @retrying()
-    def verified_pairs(self, job_id: int, ids: Sequence[int], threshold: int) -> list[tuple[int, int]]:
-        """Pairs among these files kept by verification (past the threshold), as (id, id)."""
+    def verified_pairs(self, job_id: int, first: int, last: int, threshold: int) -> list[tuple[int, int]]:
+        """Pairs of components first..last kept by verification (past the threshold), as (id, id)."""
         with self._tx() as cur:
-            cur.execute(q("verified_pairs"), {"job_id": job_id, "ids": bigint_array(list(ids)),
+            cur.execute(q("verified_pairs"), {"job_id": job_id, "first": first, "last": last,
                                               "threshold": threshold})
             return [(a, b) for a, b in cur.fetchall()]
 

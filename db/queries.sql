@@ -256,9 +256,12 @@ SELECT a, b, distance FROM pair WHERE job_id = %(job_id)s;
 SELECT id, hash, thumb FROM file WHERE id = ANY(%(ids)s::bigint[]);
 
 -- name: verified_pairs
--- Pairs among these files that their thumbnails confirmed: those past the job's threshold.
-SELECT p.a, p.b FROM pair p
-WHERE p.job_id = %(job_id)s AND p.a = ANY(%(ids)s::bigint[]) AND p.b = ANY(%(ids)s::bigint[])
+-- Pairs of the components first..last that their thumbnails confirmed: those past the job's
+-- threshold. A pair's two files are in one component, so its lower id places it: one probe of
+-- pair's primary key per member, whatever the component's size.
+SELECT p.a, p.b FROM file_component c
+JOIN pair p ON p.job_id = c.job_id AND p.a = c.file_id
+WHERE c.job_id = %(job_id)s AND c.component BETWEEN %(first)s AND %(last)s
   AND p.distance > %(threshold)s;
 
 -- name: complete_job

@@ -1,7 +1,9 @@
 """Perceptual hashes of a decoded grayscale image: one orientation, or the canonical one.
 
-One DCT of the 32x32 thumbnail decides the canonical orientation (see orientation.py) and, for
-pHash, gives every orientation's hash by sign flips and a transpose. dHash, aHash and wHash have no
+A DCT of the 32x32 thumbnail's centre decides the canonical orientation (see orientation.py and
+centre_block), and for pHash one DCT of the whole thumbnail gives every orientation's hash by sign
+flips and a transpose. The thumbnail itself is kept too, turned to the canonical orientation, for
+neardup.verify. dHash, aHash and wHash have no
 such algebra, so the chosen symmetry is applied to the small grayscale image and the hash computed
 on that. With rotations off, each algorithm is imagehash's own function, bit for bit; with them on,
 pHash's bits are the signs of the canonical block's coefficients rather than their places against
@@ -80,11 +82,8 @@ def centre_block(thumb: np.ndarray) -> np.ndarray:
     orientations) that the stored forms missed: 150 / 235 / 2 from the whole thumbnail, 5 / 29 / 6
     from its centre 24x24, and the compare work beside a single-hash pass 1.24 / 1.20 / 1.17 and
     1.21 / 1.20 / 1.11 (margins 2, 3, 5 lost more)."""
-    import scipy.fftpack
-
     m = DECIDE_MARGIN
-    centre = thumb[m:thumb.shape[0] - m, m:thumb.shape[1] - m]
-    return scipy.fftpack.dct(scipy.fftpack.dct(centre, axis=0), axis=1)[:8, :8]
+    return dct_of(thumb[m:thumb.shape[0] - m, m:thumb.shape[1] - m])
 
 
 def thumbnail(gray: Image.Image) -> np.ndarray:

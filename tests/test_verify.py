@@ -153,3 +153,22 @@ def test_a_compare_claim_reads_only_the_thumbnails_its_held_blocks_lack(repo, da
     assert asked == [ids[:4], ids[4:]]
     compare._seen(repo, job + 1, np.array(ids[2:4]), [block[1]])  # another job: nothing is kept
     assert asked[-1] == ids[2:4]
+
+
+def test_a_cluster_row_reads_the_confirmed_pairs_of_its_components_only(repo, database_url: str) -> None:
+    import psycopg
+
+    from db.repository import JobOptions, NewFile
+
+    job = repo.submit(["/x"], [NewFile(f"/x/{i}.jpg", 1, 0.0) for i in range(6)], JobOptions())
+    with psycopg.connect(database_url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM file WHERE job_id = %s ORDER BY id", (job,))]
+        # Components 1 = ids 0-2 and 2 = ids 3-5; one confirmed pair (14 bits) in each, one plain (6).
+        for k, f in enumerate(ids):
+            conn.execute("INSERT INTO file_component (job_id, component, file_id) VALUES (%s, %s, %s)",
+                         (job, 1 + k // 3, f))
+        for a, b, d in ((ids[0], ids[1], 6), (ids[0], ids[2], 14), (ids[3], ids[5], 14), (ids[4], ids[5], 6)):
+            conn.execute("INSERT INTO pair (job_id, a, b, distance) VALUES (%s, %s, %s, %s)", (job, a, b, d))
+    assert repo.verified_pairs(job, 1, 1, 10) == [(ids[0], ids[2])]
+    assert sorted(repo.verified_pairs(job, 1, 2, 10)) == [(ids[0], ids[2]), (ids[3], ids[5])]
+    assert repo.verified_pairs(job, 1, 2, 14) == []

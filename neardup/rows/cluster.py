@@ -126,7 +126,7 @@ def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
     everyone = repo.component_members(row.job_id, row.block_a, row.block_b)
     confirmed: set[tuple[int, int]] = set()
     if settings.verify_up_to > settings.threshold:
-        confirmed = set(repo.verified_pairs(row.job_id, [m.id for m in everyone], settings.threshold))
+        confirmed = set(repo.verified_pairs(row.job_id, row.block_a, row.block_b, settings.threshold))
     decided: list[DecidedGroup] = []
     for _, component in groupby(everyone, key=lambda m: m.component):
         members = list(component)
