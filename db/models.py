@@ -23,6 +23,9 @@ class JobSettings:
     # Candidates past the threshold up to this many bits are kept when their thumbnails confirm
     # them (neardup.verify); the threshold itself when the job verifies nothing.
     verify_up_to: int = 0
+    # Compare rows also meet every image's hash in its 7 other orientations, a little within the
+    # threshold (a small job, neardup.hashspec.ALL_TURNS_UP_TO).
+    all_turns: bool = False
 
     @property
     def candidates_up_to(self) -> int:
@@ -236,3 +239,42 @@ class DecidedGroup:
     keeper: int
     members: tuple[int, ...]  # ascending, keeper included
     reason: str
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    threshold: int = 10
+    # Most files in a compare block (neardup.cli.BLOCK_SIZE, the CLI's default, says why).
+    block_size: int = 32768
+    batch_size: int = 32  # neardup.cli.BATCH_SIZE
+    fanout: int = 16
+    max_attempts: int = 3
+    lease_s: float = 120.0
+    hash_algo: str = "phash"
+    hash_size: int = 8
+    rotations: bool = True
+    # Names the algorithm, size, library versions and orientation mode: only stored hashes of
+    # this very kind are reused. None: reuse nothing (neither does a job submitted with reuse off).
+    hash_kind: str | None = None
+    reuse: bool = True
+    # Pairs past the threshold up to this many bits are kept when thumbnails confirm them.
+    verify_up_to: int = 0
+    # When given, verify_up_to instead comes from the job's size: the bits of the first (most files,
+    # bits) tier that holds its file count, else the last (neardup.hashspec.VERIFY_BY_SIZE).
+    verify_tiers: tuple[tuple[int, int], ...] = ()
+    # A job of at most this many files compares every orientation at the threshold (JobSettings.all_turns).
+    all_turns_up_to: int = 0
+
+    def verify_bits(self, n_files: int) -> int:
+        for most, bits in self.verify_tiers:
+            if n_files <= most:
+                return bits
+        return self.verify_tiers[-1][1] if self.verify_tiers else self.verify_up_to
+
+
+@dataclass(frozen=True)
+class NewFile:
+    path: str
+    size: int
+    mtime: float
+    error: str | None = None

@@ -129,8 +129,10 @@ RETURNING id;
 -- name: job_settings
 -- sign_hashes: pHash with rotations, whose bits move with the image (orientation.dihedral_hashes).
 -- verify_up_to: only sign hashes tell the orientation two thumbnails are compared in.
+-- all_turns: likewise, only sign hashes can be turned (orientation.dihedral_hashes).
 SELECT id, status, phase, threshold, block_size, fanout, max_attempts, lease_s, sign_hashes,
-       CASE WHEN sign_hashes THEN greatest(threshold, verify_up_to) ELSE threshold END
+       CASE WHEN sign_hashes THEN greatest(threshold, verify_up_to) ELSE threshold END,
+       sign_hashes AND all_turns
 FROM (SELECT *, hash_algo = 'phash' AND rotations AND hash_size = 8 AS sign_hashes FROM job
       WHERE id = %(job_id)s) j;
 
@@ -677,7 +679,7 @@ FROM job_phase WHERE job_id = %(job_id)s ORDER BY ordinal;
 
 -- name: set_job_hashing
 UPDATE job SET hash_algo = %(algo)s, hash_size = %(size)s, rotations = %(rotations)s, reuse = %(reuse)s,
-               hash_kind = %(kind)s, verify_up_to = %(verify_up_to)s
+               hash_kind = %(kind)s, verify_up_to = %(verify_up_to)s, all_turns = %(all_turns)s
 WHERE id = %(job_id)s;
 
 -- name: job_hashing

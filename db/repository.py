@@ -6,7 +6,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -16,7 +15,9 @@ from db.connect import make_pool, retrying
 from db.events import emit, phase_event
 from db.literals import bigint_array
 from db.maintenance import settle_work
-from db.models import (
+from db.models import (  # JobOptions and NewFile are this module's arguments: imported from here too
+    JobOptions,
+    NewFile,
     Claim,
     FileToHash,
     HashedFile,
@@ -29,43 +30,6 @@ from db.queries import q
 from db.results import ResultMethods
 
 PHASES: tuple[str, ...] = ("hash", "compare", "cluster", "finalize")
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    threshold: int = 10
-    # Most files in a compare block (neardup.cli.BLOCK_SIZE, the CLI's default, says why).
-    block_size: int = 32768
-    batch_size: int = 32  # neardup.cli.BATCH_SIZE
-    fanout: int = 16
-    max_attempts: int = 3
-    lease_s: float = 120.0
-    hash_algo: str = "phash"
-    hash_size: int = 8
-    rotations: bool = True
-    # Names the algorithm, size, library versions and orientation mode: only stored hashes of
-    # this very kind are reused. None: reuse nothing (neither does a job submitted with reuse off).
-    hash_kind: str | None = None
-    reuse: bool = True
-    # Pairs past the threshold up to this many bits are kept when thumbnails confirm them.
-    verify_up_to: int = 0
-    # When given, verify_up_to instead comes from the job's size: the bits of the first (most files,
-    # bits) tier that holds its file count, else the last (neardup.hashspec.VERIFY_BY_SIZE).
-    verify_tiers: tuple[tuple[int, int], ...] = ()
-
-    def verify_bits(self, n_files: int) -> int:
-        for most, bits in self.verify_tiers:
-            if n_files <= most:
-                return bits
-        return self.verify_tiers[-1][1] if self.verify_tiers else self.verify_up_to
-
-
-@dataclass(frozen=True)
-class NewFile:
-    path: str
-    size: int
-    mtime: float
-    error: str | None = None
 
 
 def phase_weights(n_files: int) -> dict[str, float]:
@@ -173,7 +137,8 @@ class Repository(CompareClusterMethods, ResultMethods):
     def _set_hashing(cur: psycopg.Cursor, job_id: int, opts: JobOptions, n_files: int) -> None:
         cur.execute(q("set_job_hashing"), {"job_id": job_id, "algo": opts.hash_algo, "size": opts.hash_size,
                                            "rotations": opts.rotations, "reuse": opts.reuse, "kind": opts.hash_kind,
-                                           "verify_up_to": opts.verify_bits(n_files)})
+                                           "verify_up_to": opts.verify_bits(n_files),
+                                           "all_turns": n_files <= opts.all_turns_up_to})
 
     @staticmethod
     def _insert_phases(cur: psycopg.Cursor, job_id: int, n_files: int | None = None) -> tuple[int, str]:

@@ -91,10 +91,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def verify_options(bits: int | None) -> dict[str, Any]:
-    """JobOptions for --verify-up-to: the bits given, else the tiers by job size."""
-    from neardup.hashspec import VERIFY_BY_SIZE
+    """JobOptions for --verify-up-to (the bits given, else the tiers by job size) and for the
+    orientations a job compares (every one when it is small)."""
+    from neardup.hashspec import ALL_TURNS_UP_TO, VERIFY_BY_SIZE
 
-    return {"verify_up_to": bits} if bits is not None else {"verify_tiers": VERIFY_BY_SIZE}
+    tiers = {"verify_up_to": bits} if bits is not None else {"verify_tiers": VERIFY_BY_SIZE}
+    return {**tiers, "all_turns_up_to": ALL_TURNS_UP_TO}
 
 
 def submit_job(args: argparse.Namespace, on_connected: Callable[[str], object] = lambda url: None,

@@ -87,6 +87,11 @@ class HashBlock:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def turned(self) -> np.ndarray:
+        """The canonical (sign) hashes in all 8 orientations, (8, images): block_pairs' all_turns."""
+        return np.ascontiguousarray(dihedral_hashes(self.hashes[:len(self)]))
+
     @property
     def variants(self) -> int:
         return len(self.hashes)
@@ -115,17 +120,23 @@ class HashBlock:
 
 
 def block_pairs(a: HashBlock, b: HashBlock, threshold: int, *, same: bool,
-                threads: int | None = None, match: Callable[..., Triple] | None = None) -> Triple:
+                threads: int | None = None, match: Callable[..., Triple] | None = None,
+                all_turns_up_to: int | None = None) -> Triple:
     """Image pairs within threshold by their closest stored hashes: (id_lo, id_hi, distance).
 
     Canonical hashes against canonical hashes, and each wall's alternatives against the canonical
     hashes of the images near that wall. Each unordered pair once, lower id first, sorted; with
-    ``same`` pass one block twice. ``match`` is the kernel (the compiled one unless given).
+    ``same`` pass one block twice. ``match`` is the kernel (the compiled one unless given). With
+    ``all_turns_up_to`` (sign hashes), canonical hashes also meet b's in the 7 other orientations
+    within that many bits: brute force over the orientations, 8 passes in all.
     """
     if match is None and a.variants * b.variants < _ONE_PASS_BELOW:
         vi, vj, dist = _one_pass(a, b, threshold, same, threads)
     else:
         vi, vj, dist = _by_wall(a, b, threshold, same, match or partial(close_pairs_fast, threads=threads))
+    if all_turns_up_to is not None:
+        vi, vj, dist = _with_turns(a, b, (vi, vj, dist), all_turns_up_to, same,
+                                   match or partial(close_pairs_fast, threads=threads))
     ia, ib = a.owner[vi], b.owner[vj]
     if same:
         # Two orientations of one image are not a pair.
@@ -150,6 +161,19 @@ def _by_wall(a: HashBlock, b: HashBlock, threshold: int, same: bool, match: Call
                 left.append(xi[i])
                 right.append(yi[j])
                 dists.append(d)
+    return np.concatenate(left), np.concatenate(right), np.concatenate(dists)
+
+
+def _with_turns(a: HashBlock, b: HashBlock, found: Triple, bound: int, same: bool,
+                match: Callable[..., Triple]) -> Triple:
+    # Canonical hashes come first in a block, so their indexes are their images' too. Within one
+    # block the upper triangle is enough: i meets j turned by t where j meets i turned by t's inverse.
+    left, right, dists = [found[0]], [found[1]], [found[2]]
+    for turned in b.turned[1:]:
+        i, j, d = match(a.hashes[:len(a)], turned, bound, same=same)
+        left.append(i)
+        right.append(j)
+        dists.append(d)
     return np.concatenate(left), np.concatenate(right), np.concatenate(dists)
 
 

@@ -15,6 +15,7 @@ from conftest import cli_env, wait_for
 from db.control import JobControl
 from db.queries import q
 from db.repository import JobOptions, Repository
+from neardup.commands import verify_options
 from photos import save_near_copy, save_photos
 from test_workers import photo_files
 
@@ -41,7 +42,7 @@ def test_cancel_then_resume_gives_the_same_groups_as_an_uninterrupted_run_withou
     start_workers, run_cli, repo: Repository, tmp_path: Path, database_url: str
 ) -> None:
     files = photo_files(tmp_path / "pics", 400, copies=4)
-    opts = JobOptions(batch_size=2, block_size=32)
+    opts = JobOptions(batch_size=2, block_size=32, **verify_options(None))  # as the CLI submits it
     reference = repo.submit([str(tmp_path / "pics")], files, opts)
     workers = start_workers(2)
     wait_for(lambda: repo.progress(reference).finished, timeout=180)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from neardup.clustering import (
-    DENSE_SHARE,
     LOOSE_FACTOR,
     WIDE_FACTOR,
     adopt,

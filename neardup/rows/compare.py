@@ -14,6 +14,7 @@ import numpy as np
 
 from db.models import BlockHashes, Claim, JobSettings, SeenFile
 from db.repository import Repository
+from neardup.hashspec import ALL_TURNS_MARGIN
 from neardup.rows.loop import Finish, one_line
 from neardup.variants import HashBlock, block_pairs
 from neardup.verify import verified
@@ -86,6 +87,10 @@ def _seen(repo: Repository, job_id: int, ids: np.ndarray, blocks: Iterable[HashB
     return kept
 
 
+def _turned_up_to(settings: JobSettings) -> int | None:
+    return max(0, settings.threshold - ALL_TURNS_MARGIN) if settings.all_turns else None
+
+
 def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Finish | None:
     """Run the claim's rows through the kernel; returns the transaction that finishes them (None
     when they were released instead), for the caller to run now or behind the next claim."""
@@ -96,7 +101,7 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Fini
         for row in claim.rows:
             same = row.block_a == row.block_b
             lo, hi, dist = block_pairs(blocks[row.block_a], blocks[row.block_b], settings.candidates_up_to,
-                                       same=same)
+                                       same=same, all_turns_up_to=_turned_up_to(settings))
             parts.append((np.full(len(lo), row.id, dtype=np.int64), lo, hi, dist))
         work, a, b, d = (np.concatenate(column) for column in zip(*parts))
         keep = confirmed(repo, job_id, a, b, d, settings.threshold, blocks.values())
