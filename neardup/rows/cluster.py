@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import groupby
 
 import numpy as np
 
-from db.models import Claim, DecidedGroup, JobSettings, Member, WorkRow
+from db.models import Claim, DecidedGroup, JobSettings, Member, SeenFile, WorkRow
 from db.repository import Repository
 from neardup.clustering import batch_components, components, split_hashes
 from neardup.grouping import keep
@@ -68,11 +68,8 @@ def find_components(repo: Repository, claim: Claim, row: WorkRow, settings: JobS
     if len(ids) <= WHOLE_UP_TO and (not len(sizes) or sizes.max() < ALONE_FROM):
         far = d > settings.threshold
         confirmed = set(zip(a[far].tolist(), b[far].tolist()))
-        decided: list[DecidedGroup] = []
-        for _, component in groupby(repo.file_members(ids, labels), key=lambda m: m.component):
-            members = list(component)
-            decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed)))
-        repo.finish_cluster_whole(claim, row, decided)
+        repo.finish_cluster_whole(claim, row, _decide_all(repo, claim, row, settings,
+                                                          repo.file_members(ids, labels), confirmed))
         return 0
     batches = list(batch_components(sizes.tolist(), ALONE_FROM, BATCH_FILES))
     return len(batches) if repo.finish_components(claim, row, ids, labels, batches) else 0
@@ -98,7 +95,22 @@ def _linked(members: Sequence[Member], confirmed: set[tuple[int, int]]) -> list[
     return [(at[x], at[y]) for x, y in confirmed if x in at and y in at]
 
 
-def _second_look(repo: Repository, members: Sequence[Member], linked: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _decide_all(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
+                everyone: Iterable[Member], confirmed: set[tuple[int, int]]) -> list[DecidedGroup]:
+    """The groups of every component of the row's members (ordered by component). The thumbnails
+    of the components with a confirmed pair are read once for all of them (_second_look)."""
+    parts = [list(c) for _, c in groupby(everyone, key=lambda m: m.component)]
+    paired = {x for pair in confirmed for x in pair}
+    looked = [m.id for members in parts if any(m.id in paired for m in members) for m in members]
+    seen = repo.seen_files(looked) if looked else {}
+    decided: list[DecidedGroup] = []
+    for members in parts:
+        decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed, seen)))
+    return decided
+
+
+def _second_look(members: Sequence[Member], linked: list[tuple[int, int]],
+                 seen: Mapping[int, SeenFile]) -> list[tuple[int, int]]:
     """More confirmed pairs (member indices): each member of a confirmed pair against every other
     member of its component. An edit can move a hash far though the picture stays (a caption on a
     dark photo, whose low frequencies are weak: 19-23 bits from each of its photo's copies, all of
@@ -112,18 +124,19 @@ def _second_look(repo: Repository, members: Sequence[Member], linked: list[tuple
         return []
     ids = np.array([m.id for m in members], dtype=np.int64)
     at = np.array(pairs, dtype=np.int64)
-    ok = verified(ids[at[:, 0]], ids[at[:, 1]], repo.seen_files(ids.tolist()))
+    # The component's own thumbnails only: verified() stacks all it is given.
+    ok = verified(ids[at[:, 0]], ids[at[:, 1]], {m.id: seen[m.id] for m in members if m.id in seen})
     return [pairs[k] for k in np.flatnonzero(ok).tolist()]
 
 
-def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
-           members: Sequence[Member], confirmed: set[tuple[int, int]]) -> list[list[int]]:
+def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings, members: Sequence[Member],
+           confirmed: set[tuple[int, int]], seen: Mapping[int, SeenFile]) -> list[list[int]]:
     ids = [m.id for m in members]
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
     linked = _linked(members, confirmed)
     if linked:
-        linked = linked + _second_look(repo, members, linked)
+        linked = linked + _second_look(members, linked, seen)
     if len(members) < ALONE_FROM:
         return split_hashes(ids, hashes, alts, settings.threshold, settings.sign_hashes, linked)
     pool = _child_pool()
@@ -152,9 +165,5 @@ def cluster_row(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
     confirmed: set[tuple[int, int]] = set()
     if settings.verify_up_to > settings.threshold:
         confirmed = set(repo.verified_pairs(row.job_id, row.block_a, row.block_b, settings.threshold))
-    decided: list[DecidedGroup] = []
-    for _, component in groupby(everyone, key=lambda m: m.component):
-        members = list(component)
-        decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed)))
-    repo.finish_cluster_work(claim, row, decided)
+    repo.finish_cluster_work(claim, row, _decide_all(repo, claim, row, settings, everyone, confirmed))
     return 0
