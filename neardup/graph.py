@@ -17,13 +17,13 @@ def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     Components are numbered from 1 by descending size (then smallest member), so the large ones
     are scheduled first; images in no pair are in no component.
     """
-    ids, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ids, inverse = _unique(np.concatenate([a, b]))
     if len(ids) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
     labels = _root_labels(len(ids), inverse[: len(a)], inverse[len(a):])
     n = len(ids)
-    _, labels = np.unique(labels, return_inverse=True)
+    _, labels = _unique(labels)
     sizes = np.bincount(labels)
     first_member = np.full(len(sizes), n, dtype=np.int64)
     np.minimum.at(first_member, labels, np.arange(n))
@@ -80,3 +80,15 @@ def batch_components(sizes: Sequence[int], alone_from: int, batch_files: int) ->
             units = 0
     if units:
         yield units, first, len(sizes)
+
+
+def _unique(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(x, return_inverse=True) without its first call importing numpy.ma (14 ms of a
+    rescan's 450)."""
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    first = np.ones(len(x), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse

@@ -18,9 +18,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from neardup.matching import Triple, _as_uint64, _check_arguments, close_pairs
+from neardup.matching import Triple, _as_uint64, _check_arguments, close_pairs, close_pairs_turned
 
-__all__ = ["close_pairs_fast", "default_threads", "warm"]
+__all__ = ["close_pairs_fast", "close_pairs_turned_fast", "default_threads", "warm"]
 
 # Initial output slots per band; a band with more hits runs again with exactly what it needs.
 _BAND_CAPACITY = 4096
@@ -94,6 +94,20 @@ def close_pairs_fast(a: np.ndarray, b: np.ndarray, threshold: int, *, same: bool
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
     # Bands are row ranges in order, and each band is row-major: concatenation stays sorted.
+    return tuple(np.concatenate(column) for column in zip(*parts))  # type: ignore[return-value]
+
+
+def close_pairs_turned_fast(a: np.ndarray, turned: np.ndarray, threshold: int, *, same: bool,
+                            threads: int | None = None) -> Triple:
+    """close_pairs_turned's pairs (a pair may come once per version that is close; the closest is
+    the caller's to keep): numpy's running minimum where close_pairs_fast would stay numpy too,
+    else one compiled pass per version."""
+    if not len(turned):
+        return close_pairs(np.empty(0, np.uint64), np.empty(0, np.uint64), threshold, same=False)
+    pairs = len(a) * len(turned[0]) // (2 if same else 1)
+    if pairs < _NUMPY_BELOW and not _kernel_loaded():
+        return close_pairs_turned(a, turned, threshold, same=same)
+    parts = [close_pairs_fast(a, version, threshold, same=same, threads=threads) for version in turned]
     return tuple(np.concatenate(column) for column in zip(*parts))  # type: ignore[return-value]
 
 

@@ -19,7 +19,7 @@ from functools import cached_property, partial
 
 import numpy as np
 
-from neardup.kernel import close_pairs_fast
+from neardup.kernel import close_pairs_fast, close_pairs_turned_fast
 from neardup.matching import Triple
 from neardup.orientation import EVERY_WALL, WALLS, dihedral_hashes, near_of, wall_of
 
@@ -135,8 +135,16 @@ def block_pairs(a: HashBlock, b: HashBlock, threshold: int, *, same: bool,
     else:
         vi, vj, dist = _by_wall(a, b, threshold, same, match or partial(close_pairs_fast, threads=threads))
     if all_turns_up_to is not None:
-        vi, vj, dist = _with_turns(a, b, (vi, vj, dist), all_turns_up_to, same,
-                                   match or partial(close_pairs_fast, threads=threads))
+        # Canonical hashes come first in a block, so their indexes are their images' too. Within
+        # one block the upper triangle is enough: i meets j turned by t where j meets i turned by
+        # t's inverse.
+        if match is None:
+            ti, tj, td = close_pairs_turned_fast(a.hashes[:len(a)], b.turned[1:], all_turns_up_to, same=same,
+                                                 threads=threads)
+        else:
+            ti, tj, td = (np.concatenate(c) for c in zip(*(match(a.hashes[:len(a)], version, all_turns_up_to,
+                                                                  same=same) for version in b.turned[1:])))
+        vi, vj, dist = np.concatenate([vi, ti]), np.concatenate([vj, tj]), np.concatenate([dist, td])
     ia, ib = a.owner[vi], b.owner[vj]
     if same:
         # Two orientations of one image are not a pair.
@@ -161,19 +169,6 @@ def _by_wall(a: HashBlock, b: HashBlock, threshold: int, same: bool, match: Call
                 left.append(xi[i])
                 right.append(yi[j])
                 dists.append(d)
-    return np.concatenate(left), np.concatenate(right), np.concatenate(dists)
-
-
-def _with_turns(a: HashBlock, b: HashBlock, found: Triple, bound: int, same: bool,
-                match: Callable[..., Triple]) -> Triple:
-    # Canonical hashes come first in a block, so their indexes are their images' too. Within one
-    # block the upper triangle is enough: i meets j turned by t where j meets i turned by t's inverse.
-    left, right, dists = [found[0]], [found[1]], [found[2]]
-    for turned in b.turned[1:]:
-        i, j, d = match(a.hashes[:len(a)], turned, bound, same=same)
-        left.append(i)
-        right.append(j)
-        dists.append(d)
     return np.concatenate(left), np.concatenate(right), np.concatenate(dists)
 
 

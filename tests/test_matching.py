@@ -159,3 +159,37 @@ def test_same_with_blocks_of_different_lengths_is_refused() -> None:
 def test_non_integer_hashes_are_refused() -> None:
     with pytest.raises(TypeError):
         close_pairs(np.zeros(2, np.float64), np.zeros(2, np.int64), 5, same=False)
+
+
+def closest_of(triples: Triples) -> Triples:
+    best: dict[tuple[int, int], int] = {}
+    for i, j, d in triples:
+        best[(i, j)] = min(d, best.get((i, j), 64))
+    return sorted((i, j, d) for (i, j), d in best.items())
+
+
+@pytest.mark.parametrize("tile_bytes", [700, 70_000, None])
+def test_turned_pairs_are_each_pairs_closest_version_within_the_threshold(
+    blocks: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch, tile_bytes: int | None
+) -> None:
+    from neardup.kernel import close_pairs_turned_fast
+    from neardup.matching import close_pairs_turned
+
+    a, b = blocks
+    both = np.concatenate(blocks)
+    rng = np.random.default_rng(3)
+    # Versions of b: one with every planted copy moved far, one with a few bits of each flipped.
+    versions = np.stack([b ^ random_hashes(len(b), rng), b ^ (1 << rng.integers(0, 63, len(b)))])
+    selves = np.stack([both[::-1].copy(), both])
+    cases = [(a, versions, False), (both, selves, True)]
+    expected = [closest_of([t for v in vs for t in brute_force(x, v, THRESHOLD, same)]) for x, vs, same in cases]
+    assert all(len(e) > 50 for e in expected)
+    if tile_bytes:
+        monkeypatch.setattr(matching, "_TILE_BYTES", tile_bytes)
+    assert [as_triples(close_pairs_turned(x, vs, THRESHOLD, same=same)) for x, vs, same in cases] == expected
+    # The fast path may give a pair once per close version; its closest is the same, numpy's
+    # running minimum or (once loaded) one compiled pass per version.
+    for _ in ("numpy unless already loaded", "compiled"):
+        assert [closest_of(as_triples(close_pairs_turned_fast(x, vs, THRESHOLD, same=same)))
+                for x, vs, same in cases] == expected
+        import neardup.kernel_jit  # noqa: F401
