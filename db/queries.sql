@@ -78,7 +78,9 @@ SELECT id FROM work WHERE job_id = %(job_id)s AND phase = 'hash' AND status = 'd
 -- name: make_hash_work
 -- Cut the job's files into batches; each batch is one hash work row. Files of one size share a
 -- batch (up to batch_size of them), so byte-identical files meet in one worker, which decodes
--- them once: a batch starts where its first size group starts.
+-- them once: a batch starts where its first size group starts. Rows of the biggest files come
+-- first (rows are claimed in id order): the phase then ends on small files, and its workers finish
+-- together rather than one of them decoding the largest photos alone.
 WITH ranked AS (
     SELECT id, size,
            (rank() OVER (ORDER BY size) - 1) AS group_start,
@@ -93,7 +95,7 @@ WITH ranked AS (
     FROM ranked
 ), made AS (
     INSERT INTO work (job_id, phase, units, block_a)
-    SELECT %(job_id)s, 'hash', count(*), seq FROM batches GROUP BY seq ORDER BY seq
+    SELECT %(job_id)s, 'hash', count(*), seq FROM batches GROUP BY seq ORDER BY seq DESC
     RETURNING id, block_a AS seq
 )
 UPDATE file f SET work_id = made.id
