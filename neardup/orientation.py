@@ -119,18 +119,17 @@ def _bit_maps() -> tuple[np.ndarray, np.ndarray]:
 
 
 _SOURCES, _FLIPS = _bit_maps()
-_SHIFTS = np.arange(63, -1, -1, dtype=np.uint64)  # bit k of the row-major block is 1 << (63 - k)
-
-
 def dihedral_hashes(hashes: np.ndarray) -> np.ndarray:
     """(8, n) uint64: each sign hash (an 8x8 block's, sign_hash) as its image's hash would be in
     each orientation, in SYMMETRIES order, from the bits alone: a symmetry moves coefficients
     (transpose) and negates the odd ones, so it moves bits and inverts some."""
     given = np.asarray(hashes)
     h = given.view(np.uint64) if given.dtype == np.int64 else given.astype(np.uint64)
-    bits = ((h[:, None] >> _SHIFTS[None, :]) & np.uint64(1)).astype(bool)  # (n, 64)
+    # Bit k of the row-major block is 1 << (63 - k): big-endian bytes unpack in that order. Packed
+    # bits, not shifts and sums of 64-bit words: half the time (3 ms for 2,000 hashes).
+    bits = np.unpackbits(h.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1).astype(bool)  # (n, 64)
     moved = bits[:, _SOURCES] ^ _FLIPS[None, :, :]  # (n, 8, 64)
-    packed = (moved.astype(np.uint64) << _SHIFTS).sum(axis=2, dtype=np.uint64)  # (n, 8)
+    packed = np.packbits(moved, axis=2).view(">u8")[:, :, 0].astype(np.uint64)  # (n, 8)
     return np.ascontiguousarray(packed.T)
 
 
