@@ -86,7 +86,23 @@ def test_a_small_job_groups_a_copy_whose_orientation_was_decided_apart_and_a_lar
     plain = submit(repo, hashes, JobOptions(threshold=THRESHOLD, all_turns_up_to=3, rotations=False))
     assert [repo.job_settings(j).all_turns for j in (small, large, plain)] == [True, False, False]
     assert grouped(repo, small) == [["000.jpg", "001.jpg"]]
-    assert grouped(repo, large) == []
+    assert grouped(repo, large) == grouped(repo, plain) == []
+
+
+def test_a_turned_pair_must_be_closer_than_the_threshold_by_the_margin(repo: Repository) -> None:
+    from neardup.hashspec import ALL_TURNS_MARGIN
+
+    rng = np.random.default_rng(13)
+    h = int(random_hashes(1, rng)[0])
+    turn = far_turn(h)
+    within = THRESHOLD - ALL_TURNS_MARGIN
+    # Unrelated photos' turned hashes meet by chance more often than their canonical ones: a turned
+    # pair counts only within the margin.
+    at_bound = turned_copy(h, turn, bits(*range(within)))
+    past = turned_copy(h, turn, bits(*range(within + 1)))
+    opts = JobOptions(threshold=THRESHOLD, all_turns_up_to=10)
+    assert grouped(repo, submit(repo, [h, at_bound], opts)) == [["000.jpg", "001.jpg"]]
+    assert grouped(repo, submit(repo, [h, past], opts)) == []
 
 
 def thumbnail(seed: int) -> bytes:
@@ -118,3 +134,61 @@ def test_a_member_confirmed_with_a_few_copies_is_looked_at_again_against_the_res
     assert run(thumbnail(1)) == [everyone]
     # The eight copies' thumbnails unlike the edit's: it is confirmed with the two, and no more.
     assert run(thumbnail(2)) == [everyone[:10]]
+
+
+def test_a_thread_never_takes_another_databases_blocks_for_its_own() -> None:
+    from db.models import BlockHashes
+    from neardup.rows import compare
+
+    class Source:
+        """What _blocks reads of a repository: its address and its blocks (one per database)."""
+
+        def __init__(self, url: str, first_id: int) -> None:
+            self.url, self.first_id, self.fetched = url, first_id, 0
+
+        def compare_blocks(self, job_id: int, blocks: list[int]) -> dict[int, BlockHashes]:
+            self.fetched += 1
+            ids = np.arange(self.first_id, self.first_id + 3, dtype=np.int64)
+            empty = np.empty(0, dtype=np.int64)
+            return {k: BlockHashes(k, ids, ids, empty, empty) for k in blocks}
+
+    one, other = Source("postgresql:///one", 1), Source("postgresql:///other", 100)
+    assert compare._blocks(one, 1, {0})[0].ids.tolist() == [1, 2, 3]  # type: ignore[arg-type]
+    assert compare._blocks(one, 1, {0})[0].ids.tolist() == [1, 2, 3] and one.fetched == 1  # type: ignore[arg-type]
+    # Job 1 of another database is another job: its blocks are read, not the held ones reused.
+    assert compare._blocks(other, 1, {0})[0].ids.tolist() == [100, 101, 102]  # type: ignore[arg-type]
+    assert other.fetched == 1
+
+
+def test_the_second_look_reaches_only_hashes_within_its_bits() -> None:
+    from db.models import JobSettings, Member, SeenFile
+    from neardup.rows.cluster import SECOND_LOOK_BITS, _second_look
+
+    h = int(random_hashes(1, np.random.default_rng(9))[0])
+    copies = [signed(h ^ (1 << k)) for k in range(8)]
+    settings = JobSettings(1, "running", "cluster", THRESHOLD, 64, 16, 3, 60.0, True, 14)
+
+    # Rings: the same picture in every orientation, whichever one far hashes happen to agree on.
+    y, x = np.mgrid[:32, :32] - 15.5
+    rings = (128 + 100 * np.cos(np.hypot(x, y) / 2)).astype(np.uint8).tobytes()
+
+    def looked(edit: int) -> list[tuple[int, int]]:
+        hashes = copies + [signed(h ^ edit)]  # edit: the bits it flips in h
+        members = [Member(1, 10 + k, x, (), 100, 1000, 0.0, f"/h/{k}.jpg") for k, x in enumerate(hashes)]
+        seen = {m.id: SeenFile(m.hash, rings) for m in members}
+        # The edit was confirmed with copy 0; the look takes it to the others its bits reach.
+        return _second_look(members, [(0, 8)], seen, settings)
+
+    def expected(edit: int) -> list[tuple[int, int]]:
+        turns = dihedral_hashes(np.array([signed(h ^ edit)], dtype=np.int64))[:, 0]
+        far = [int(np.bitwise_count(turns ^ np.array(c, dtype=np.int64).view(np.uint64)).min()) for c in copies]
+        return [(k, 8) for k in range(1, 8) if THRESHOLD < far[k] <= SECOND_LOOK_BITS]
+
+    near = bits(*range(20, 20 + SECOND_LOOK_BITS - 1))
+    # An unrelated hash (a mirror inverts half the bits, so flipping many bits of h is no way to
+    # get far from it): the first of a few random ones beyond the bound from some copies.
+    beyond = next(h ^ int(r) for r in random_hashes(64, np.random.default_rng(2)).view(np.uint64)
+                  if len(expected(h ^ int(r))) < 7)
+    assert len(expected(near)) == 7 and len(expected(beyond)) < 7  # both sides of the bound are met
+    assert sorted(looked(near)) == expected(near)
+    assert sorted(looked(beyond)) == expected(beyond)

@@ -24,6 +24,7 @@ from db.models import Claim, DecidedGroup, JobSettings, Member, SeenFile, WorkRo
 from db.repository import Repository
 from neardup.clustering import batch_components, components, split_hashes
 from neardup.grouping import keep
+from neardup.orientation import dihedral_hashes
 from neardup.verify import verified
 
 log = logging.getLogger("neardup.worker")
@@ -36,6 +37,10 @@ BATCH_FILES = 1024
 WHOLE_UP_TO = 4 * BATCH_FILES
 # Most thumbnail pairs a component's second look correlates (_second_look): ~11 us each.
 SECOND_LOOK_PAIRS = 65_536
+# The second look's reach in bits: a caption on a dark photo was 19-23 from its copies, where
+# unrelated photos are mostly 24 and more apart (and the correlation floor was measured on
+# candidates up to 20).
+SECOND_LOOK_BITS = 24
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()  # a worker's threads share one child
@@ -87,39 +92,49 @@ def _wait_alive(repo: Repository, claim: Claim, row: WorkRow, settings: JobSetti
                 raise RuntimeError("lease lost while clustering") from None
 
 
-def _linked(members: Sequence[Member], confirmed: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The confirmed pairs (ids, lower first) among members, as member indices."""
-    if not confirmed:
-        return []
-    at = {m.id: k for k, m in enumerate(members)}
-    return [(at[x], at[y]) for x, y in confirmed if x in at and y in at]
-
-
 def _decide_all(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings,
                 everyone: Iterable[Member], confirmed: set[tuple[int, int]]) -> list[DecidedGroup]:
-    """The groups of every component of the row's members (ordered by component). The thumbnails
-    of the components with a confirmed pair are read once for all of them (_second_look)."""
+    """The groups of every component of the row's members (ordered by component). Confirmed pairs
+    are sorted to their components once, and the thumbnails of the components that have any are
+    read once for all of them (_second_look)."""
     parts = [list(c) for _, c in groupby(everyone, key=lambda m: m.component)]
-    paired = {x for pair in confirmed for x in pair}
-    looked = [m.id for members in parts if any(m.id in paired for m in members) for m in members]
+    at = {m.id: (p, k) for p, members in enumerate(parts) for k, m in enumerate(members)}
+    linked: list[list[tuple[int, int]]] = [[] for _ in parts]
+    for x, y in confirmed:
+        if x in at and y in at and at[x][0] == at[y][0]:
+            linked[at[x][0]].append((at[x][1], at[y][1]))
+    looked = [m.id for p, members in enumerate(parts) if linked[p] and len(members) <= SECOND_LOOK_PAIRS
+              for m in members]
     seen = repo.seen_files(looked) if looked else {}
     decided: list[DecidedGroup] = []
-    for members in parts:
-        decided.extend(decide(members, _split(repo, claim, row, settings, members, confirmed, seen)))
+    for members, pairs in zip(parts, linked):
+        if pairs:
+            pairs = pairs + _second_look(members, pairs, seen, settings)
+        decided.extend(decide(members, _split(repo, claim, row, settings, members, pairs)))
     return decided
 
 
-def _second_look(members: Sequence[Member], linked: list[tuple[int, int]],
-                 seen: Mapping[int, SeenFile]) -> list[tuple[int, int]]:
-    """More confirmed pairs (member indices): each member of a confirmed pair against every other
-    member of its component. An edit can move a hash far though the picture stays (a caption on a
-    dark photo, whose low frequencies are weak: 19-23 bits from each of its photo's copies, all of
-    whose thumbnails it matches at 0.97-0.99); confirmed with the few within verify_up_to, it was
-    close to too few of them to stay in their group."""
+def _second_look(members: Sequence[Member], linked: list[tuple[int, int]], seen: Mapping[int, SeenFile],
+                 settings: JobSettings) -> list[tuple[int, int]]:
+    """More confirmed pairs (member indices): each member of a confirmed pair against the other
+    members of its component its hash is past the threshold from but within SECOND_LOOK_BITS of.
+    An edit can move a hash far though the picture stays (a caption on a dark photo, whose low
+    frequencies are weak: 19-23 bits from each of its photo's copies, all of whose thumbnails it
+    matches at 0.97-0.99); confirmed with the few within verify_up_to, it was close to too few of
+    them to stay in their group."""
     flagged = sorted({k for pair in linked for k in pair})
     if len(flagged) * len(members) > SECOND_LOOK_PAIRS:
         flagged = flagged[:SECOND_LOOK_PAIRS // len(members)]
-    pairs = sorted({(min(x, y), max(x, y)) for x in flagged for y in range(len(members)) if y != x} - set(linked))
+    if not flagged:
+        return []
+    hashes = np.array([m.hash for m in members], dtype=np.int64)
+    # Distances in every orientation, as clustering reads them (sign hashes only reach here).
+    turned = dihedral_hashes(hashes)
+    dist = np.bitwise_count(turned[:, :, None] ^ turned[0][None, None, flagged]).min(axis=0)  # (members, flagged)
+    far = (dist > settings.threshold) & (dist <= SECOND_LOOK_BITS)
+    ys, ks = np.nonzero(far)
+    pairs = sorted({(min(x, y), max(x, y)) for y, k in zip(ys.tolist(), ks.tolist()) for x in [flagged[k]]
+                    if x != y} - set(linked))
     if not pairs:
         return []
     ids = np.array([m.id for m in members], dtype=np.int64)
@@ -130,13 +145,11 @@ def _second_look(members: Sequence[Member], linked: list[tuple[int, int]],
 
 
 def _split(repo: Repository, claim: Claim, row: WorkRow, settings: JobSettings, members: Sequence[Member],
-           confirmed: set[tuple[int, int]], seen: Mapping[int, SeenFile]) -> list[list[int]]:
+           linked: list[tuple[int, int]]) -> list[list[int]]:
+    """split_hashes on a component; linked: its confirmed pairs, as member indices."""
     ids = [m.id for m in members]
     hashes = [m.hash for m in members]
     alts = [m.alt_hashes for m in members]
-    linked = _linked(members, confirmed)
-    if linked:
-        linked = linked + _second_look(members, linked, seen)
     if len(members) < ALONE_FROM:
         return split_hashes(ids, hashes, alts, settings.threshold, settings.sign_hashes, linked)
     pool = _child_pool()

@@ -36,22 +36,23 @@ def _hash_block(b: BlockHashes) -> HashBlock:
     return HashBlock.build(b.ids, b.hashes, b.alt_ids, b.alt_hashes, b.ties)
 
 
-# The blocks of this thread's last claim, by (job, block): rows are claimed in block order, so the
-# next claim usually shares one of them and fetches only the other. Only blocks the new claim
-# needs are kept, so a thread still holds no more than its claim's blocks.
+# The blocks of this thread's last claim, by (database, job, block): rows are claimed in block
+# order, so the next claim usually shares one of them and fetches only the other. Only blocks the
+# new claim needs are kept, so a thread still holds no more than its claim's blocks. The database
+# is part of the key: another database (a test's, or one made again) numbers its jobs afresh.
 _held = threading.local()
 
 
 def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBlock]:
-    held: dict[tuple[int, int], HashBlock] = getattr(_held, "blocks", {})
-    blocks = {k: held[(job_id, k)] for k in needed if (job_id, k) in held}
+    held: dict[tuple[str, int, int], HashBlock] = getattr(_held, "blocks", {})
+    blocks = {k: held[(repo.url, job_id, k)] for k in needed if (repo.url, job_id, k) in held}
     # Blocks not needed go before the fetch, so old and new ones are never held together.
     del held
     _held.blocks = {}
     missing = sorted(needed - blocks.keys())
     if missing:
         blocks.update((k, _hash_block(b)) for k, b in repo.compare_blocks(job_id, missing).items())
-    _held.blocks = {(job_id, k): b for k, b in blocks.items()}
+    _held.blocks = {(repo.url, job_id, k): b for k, b in blocks.items()}
     return blocks
 
 
