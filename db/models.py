@@ -23,8 +23,9 @@ class JobSettings:
     # Candidates past the threshold up to this many bits are kept when their thumbnails confirm
     # them (neardup.verify); the threshold itself when the job verifies nothing.
     verify_up_to: int = 0
-    # Compare rows also meet every image's hash in its 7 other orientations, a little within the
-    # threshold (a small job, neardup.hashspec.ALL_TURNS_UP_TO).
+    # A small job (neardup.hashspec.ALL_TURNS_UP_TO): compare rows also meet every image's hash in
+    # its 7 other orientations, a little within the threshold, and verification gives near misses a
+    # second look with one thumbnail zoomed (neardup.verify.ZOOM).
     all_turns: bool = False
 
     @property

@@ -1,8 +1,12 @@
 """Copies a canonical hash alone misses: orientations decided apart, hashes moved far by an edit."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import psycopg
+from PIL import Image
 from test_matching import random_hashes
 
 from db.models import HashedFile
@@ -192,3 +196,41 @@ def test_the_second_look_reaches_only_hashes_within_its_bits() -> None:
     assert len(expected(near)) == 7 and len(expected(beyond)) < 7  # both sides of the bound are met
     assert sorted(looked(near)) == expected(near)
     assert sorted(looked(beyond)) == expected(beyond)
+
+
+def texture(seed: int) -> Image.Image:
+    # Fine grain, as grass, gravel or a star field: a crop's change of scale alone spoils it.
+    cells = (np.random.default_rng(seed).random((30, 40)) * 255).astype(np.uint8)
+    return Image.fromarray(cells).resize((640, 480), Image.Resampling.BICUBIC)
+
+
+def cropped(im: Image.Image, share: float) -> Image.Image:
+    return im.crop((int(im.width * share), int(im.height * share), im.width, im.height))
+
+
+def test_a_few_percent_crop_of_a_fine_grained_picture_is_confirmed_only_with_the_zoomed_look() -> None:
+    from neardup.fingerprint import fingerprint
+    from neardup.hashing import normalise_gray
+    from neardup.hashspec import HashSpec
+    from neardup.verify import FLOOR, correlation, turn_between
+
+    def scores(a: Image.Image, b: Image.Image) -> tuple[float, float]:
+        fa, fb = (fingerprint(normalise_gray(x), HashSpec()) for x in (a, b))
+        turn = turn_between(fa.hash, fb.hash)
+        return correlation(fa.thumb, fb.thumb, turn), correlation(fa.thumb, fb.thumb, turn, zoom=True)
+
+    plain, zoomed = scores(texture(1), cropped(texture(1), 0.05))
+    assert plain < FLOOR <= zoomed
+    assert max(scores(texture(1), texture(2))) < FLOOR  # another picture of the same kind
+
+
+def test_a_small_scan_groups_a_fine_grained_picture_with_its_crop(run_cli, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    texture(1).save(pics / "grain.png")
+    cropped(texture(1), 0.05).save(pics / "grain-cropped.png")
+    texture(2).save(pics / "other.png")
+    done = run_cli("scan", str(pics), "--json", "--workers", "1", "--rehash")
+    assert done.returncode == 0, done.stderr
+    groups = [sorted(Path(m).name for m in g["members"]) for g in json.loads(done.stdout)["groups"]]
+    assert groups == [["grain-cropped.png", "grain.png"]]

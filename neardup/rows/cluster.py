@@ -140,7 +140,8 @@ def _second_look(members: Sequence[Member], linked: list[tuple[int, int]], seen:
     ids = np.array([m.id for m in members], dtype=np.int64)
     at = np.array(pairs, dtype=np.int64)
     # The component's own thumbnails only: verified() stacks all it is given.
-    ok = verified(ids[at[:, 0]], ids[at[:, 1]], {m.id: seen[m.id] for m in members if m.id in seen})
+    ok = verified(ids[at[:, 0]], ids[at[:, 1]], {m.id: seen[m.id] for m in members if m.id in seen},
+                  zoom=settings.all_turns)
     return [pairs[k] for k in np.flatnonzero(ok).tolist()]
 
 

@@ -57,16 +57,17 @@ def _blocks(repo: Repository, job_id: int, needed: set[int]) -> dict[int, HashBl
 
 
 def confirmed(repo: Repository, job_id: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: int,
-              blocks: Iterable[HashBlock] = ()) -> np.ndarray:
+              blocks: Iterable[HashBlock] = (), zoom: bool = False) -> np.ndarray:
     """Which pairs to keep: those within the threshold, and candidates past it that their
-    thumbnails confirm (neardup.verify), read for these files only."""
+    thumbnails confirm (neardup.verify; zoom: with its second look at near misses), read for
+    these files only."""
     keep = d <= threshold
     far = ~keep
     if far.any():
         ids = np.concatenate([a[far], b[far]])
         ids.sort()
         seen = _seen(repo, job_id, ids[np.r_[True, ids[1:] != ids[:-1]]], blocks)
-        keep[far] = verified(a[far], b[far], seen)
+        keep[far] = verified(a[far], b[far], seen, zoom=zoom)
     return keep
 
 
@@ -105,7 +106,7 @@ def compare_claim(repo: Repository, claim: Claim, settings: JobSettings) -> Fini
                                        same=same, all_turns_up_to=_turned_up_to(settings))
             parts.append((np.full(len(lo), row.id, dtype=np.int64), lo, hi, dist))
         work, a, b, d = (np.concatenate(column) for column in zip(*parts))
-        keep = confirmed(repo, job_id, a, b, d, settings.threshold, blocks.values())
+        keep = confirmed(repo, job_id, a, b, d, settings.threshold, blocks.values(), zoom=settings.all_turns)
         work, a, b, d = work[keep], a[keep], b[keep], d[keep]
     except Exception as e:  # noqa: BLE001 - give the claim's rows back, with the reason
         log.exception("compare rows %s of job %s failed", [r.id for r in claim.rows], job_id)
