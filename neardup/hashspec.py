@@ -59,6 +59,8 @@ VERIFY_BY_SIZE: tuple[tuple[int, int], ...] = ((20_000, 20), (200_000, 18), (2_0
 # natural photos. The margin keeps turned pairs rarer than canonical ones among unrelated photos:
 # on 4,000 of `neardup demo`'s (8 million pairs), canonical hashes within 9 / 10 bits 2.5e-7 / 1.3e-6,
 # the 7 turns within 8 / 9 / 10 bits 0 / 1.3e-7 / 1.6e-6.
+# Such a job's verification also gives near misses a second look with a thumbnail zoomed
+# (neardup.verify.ZOOM), which costs ~1.7x its plain look.
 ALL_TURNS_UP_TO = 20_000
 ALL_TURNS_MARGIN = 2
 # wHash at a fixed scale: imagehash's default follows the image size, so a JPEG decoded at 1/8 scale
