@@ -42,10 +42,11 @@ _INNER = SIDE - 2 * MARGIN
 # grass, brick, gravel) that alone took the correlation of a 3-5 % crop with its photo to 0.6-0.73
 # (the coarse look 0.03-0.84). With `zoom`, pairs that score at least _RETRY_FROM but under FLOOR
 # are looked at again with one thumbnail magnified by ZOOM and by 1/ZOOM about the centre: those
-# crops reached 0.84-0.95, while none of 37,000 unrelated candidates at 11-20 bits in six
-# edited-copy sets did (the highest 0.78). Confirmed true candidates: 724 -> 877, 324 -> 337 and
-# 476 -> 480 on three sets. It costs: 12,939 candidates among 2,000 photos took 15 ms without it,
-# 26 ms from 0.55 and 49 ms from 0, so only small jobs take it (JobSettings.all_turns).
+# crops reached 0.84-0.95, while none of 35,000 unrelated candidates at 11-20 bits in five
+# edited-copy sets passed (the highest zoomed 0.78, before ZOOM_FLOOR). Confirmed true candidates
+# (with ZOOM_FLOOR): 724 -> 838, 530 -> 547, 324 -> 331, 455 -> 464 and 476 -> 478. It costs:
+# 12,939 candidates among 2,000 photos took 15 ms without it, 26 ms from 0.55 and 49 ms from 0,
+# so only small jobs take it (JobSettings.all_turns).
 ZOOM = 1.06
 # A zoomed score counts from here: one hard negative (a quadrant of a microscope picture against
 # one of a photo, 12 bits apart) reached 0.828 plain and 0.856 zoomed; the crops above, 0.87-0.95.
