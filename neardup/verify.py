@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from neardup.graph import unique_inverse
 from neardup.orientation import SYMMETRIES, Symmetry, dihedral_hashes, on_pixels
 
 __all__ = ["COARSE_FLOOR", "FLOOR", "SIDE", "ZOOM", "Seen", "correlation", "correlations", "pack", "turn_between",
@@ -134,8 +135,8 @@ def _best(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarray)
     scores = _scores(pixels, ia, ib, turns)
     retry = np.flatnonzero((scores < FLOOR) & (scores >= _RETRY_FROM))
     if len(retry):
-        firsts, ra = _compact(ia[retry])
-        seconds, rb = _compact(ib[retry])
+        firsts, ra = unique_inverse(ia[retry])
+        seconds, rb = unique_inverse(ib[retry])
         for zoom in (ZOOM, 1.0 / ZOOM):
             stack = np.concatenate([pixels[firsts], _zoomed(pixels[seconds], zoom)])
             zoomed = _scores(stack, ra, rb + len(firsts), turns[retry])
@@ -155,18 +156,6 @@ def _scores(pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, turns: np.ndarra
 
         out[go] = best_correlations(pixels, ia[go], ib[go], turns[go], MARGIN, SHIFT)
     return out
-
-
-def _compact(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct values, each entry's place among them): np.unique's inverse without its first
-    call importing numpy.ma."""
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    first = np.ones(len(index), dtype=bool)
-    first[1:] = ordered[1:] != ordered[:-1]
-    place = np.empty(len(index), dtype=np.int64)
-    place[order] = np.cumsum(first) - 1
-    return ordered[first], place
 
 
 @cache
