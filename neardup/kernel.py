@@ -102,10 +102,8 @@ def close_pairs_turned_fast(a: np.ndarray, turned: np.ndarray, threshold: int, *
     """close_pairs_turned's pairs (a pair may come once per version that is close; the closest is
     the caller's to keep): numpy's running minimum where close_pairs_fast would stay numpy too,
     else one compiled pass per version."""
-    if not len(turned):
-        return close_pairs(np.empty(0, np.uint64), np.empty(0, np.uint64), threshold, same=False)
-    pairs = len(a) * len(turned[0]) // (2 if same else 1)
-    if pairs < _NUMPY_BELOW and not _kernel_loaded():
+    pairs = len(a) * (len(turned[0]) if len(turned) else 0) // (2 if same else 1)
+    if not len(turned) or (pairs < _NUMPY_BELOW and not _kernel_loaded()):
         return close_pairs_turned(a, turned, threshold, same=same)
     parts = [close_pairs_fast(a, version, threshold, same=same, threads=threads) for version in turned]
     return tuple(np.concatenate(column) for column in zip(*parts))  # type: ignore[return-value]
